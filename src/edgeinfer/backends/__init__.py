@@ -1,0 +1,78 @@
+"""Backend registry. Backends register by name; their heavy imports happen on first use."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeinfer.errors import BackendError
+
+if TYPE_CHECKING:
+    from edgeinfer.backends.base import Backend, Runner
+    from edgeinfer.engine import Engine
+
+__all__ = ["get_backend", "list_backends", "load_runner", "register_backend"]
+
+# Built-in backends: name -> "module:Class". Imported only when asked for.
+_BUILTIN: dict[str, str] = {
+    "onnxruntime": "edgeinfer.backends.onnxruntime:OnnxRuntimeBackend",
+}
+_REGISTERED: dict[str, type[Backend]] = {}
+_INSTANCES: dict[str, Backend] = {}
+
+
+def register_backend(cls: type[Backend]) -> type[Backend]:
+    """Class decorator: make a :class:`Backend` available by ``cls.name``."""
+    _REGISTERED[cls.name] = cls
+    _INSTANCES.pop(cls.name, None)
+    return cls
+
+
+def _known() -> list[str]:
+    return sorted(set(_BUILTIN) | set(_REGISTERED))
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``.
+
+    Raises:
+        BackendError: no such backend.
+        MissingExtraError: its optional dependency is not installed.
+    """
+    if name in _INSTANCES:
+        return _INSTANCES[name]
+    if name not in _REGISTERED:
+        if name not in _BUILTIN:
+            raise BackendError(
+                f"unknown backend '{name}'; available backends: {', '.join(_known())}"
+            )
+        module, _, cls_name = _BUILTIN[name].partition(":")
+        _REGISTERED[name] = getattr(importlib.import_module(module), cls_name)
+    backend = _REGISTERED[name]()
+    backend.ensure_available()
+    _INSTANCES[name] = backend
+    return backend
+
+
+def list_backends(*, available_only: bool = False) -> list[str]:
+    """Names of all registered backends (only the importable ones with ``available_only``)."""
+    names = _known()
+    if not available_only:
+        return names
+    out = []
+    for n in names:
+        try:
+            get_backend(n)
+        except BackendError:
+            continue
+        out.append(n)
+    return out
+
+
+def load_runner(engine: Engine | str | Path, **options: Any) -> Runner:
+    """A runner for ``engine`` (an :class:`Engine` or engine directory); use it as a context manager."""
+    from edgeinfer.engine import Engine, load_engine
+
+    eng = engine if isinstance(engine, Engine) else load_engine(engine)
+    return get_backend(eng.backend).runner(eng, **options)

@@ -1,0 +1,225 @@
+"""The Runner contract every backend implements, and the Backend interface.
+
+A :class:`Runner` is a context manager with persistent, pre-allocated buffers::
+
+    with load_runner(engine) as r:
+        outputs = r.infer({"input": x})
+
+The base class validates feeds and state; subclasses fill the small ``*_impl`` hooks.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from edgeinfer.errors import BackendError, FeedError, MissingExtraError
+
+if TYPE_CHECKING:
+    from edgeinfer.config import BuildConfig
+    from edgeinfer.engine import Engine
+    from edgeinfer.model import Model, TensorSpec
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a backend build wrote into the engine directory."""
+
+    payload: tuple[str, ...]
+    executed_precision: str
+    notes: tuple[str, ...] = ()
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """A runtime that can build engines from models and run them."""
+
+    name: ClassVar[str]
+    extra: ClassVar[str | None] = None  # pip extra providing the dependency
+    distribution: ClassVar[str]  # PyPI distribution whose version is recorded
+    module: ClassVar[str]  # module imported to use the backend
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+
+    def version(self) -> str:
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise self._missing(exc) from exc
+
+    def _missing(self, exc: Exception) -> MissingExtraError:
+        hint = (
+            f"pip install 'edgeinfer[{self.extra}]'"
+            if self.extra
+            else f"pip install {self.distribution}"
+        )
+        return MissingExtraError(
+            f"backend '{self.name}' needs '{self.distribution}', which is not installed; "
+            f"install it with: {hint}"
+        )
+
+    def ensure_available(self) -> None:
+        """Raise :class:`MissingExtraError` when the backend's package is absent."""
+        self.version()
+        if importlib.util.find_spec(self.module) is None:
+            raise self._missing(ImportError(self.module))
+
+    def check_config(self, config: BuildConfig) -> None:
+        """Reject configs this backend cannot build, with a message naming the fix."""
+        if config.precision not in self.precisions:
+            raise BackendError(
+                f"backend '{self.name}' does not support precision '{config.precision}'; "
+                f"it supports {', '.join(self.precisions)}"
+            )
+
+    @abstractmethod
+    def build(self, model: Model, config: BuildConfig, directory: Path) -> BuildResult:
+        """Write the payload for ``model`` into ``directory`` (a fresh temp directory)."""
+
+    @abstractmethod
+    def runner(self, engine: Engine, **options: Any) -> Runner:
+        """A new, inactive runner for ``engine``."""
+
+
+def _shape_matches(expected: tuple[int | str, ...], actual: tuple[int, ...]) -> bool:
+    if len(expected) != len(actual):
+        return False
+    return all(not isinstance(e, int) or e == a for e, a in zip(expected, actual, strict=True))
+
+
+class Runner(ABC):
+    """Runs one engine with persistent buffers. Not thread-safe: one runner per thread."""
+
+    def __init__(self, engine: Engine, *, threads: int | None = None) -> None:
+        self.engine = engine
+        self.threads = threads if threads is not None else engine.config.threads
+        self.input_specs: tuple[TensorSpec, ...] = engine.inputs
+        self.output_specs: tuple[TensorSpec, ...] = engine.outputs
+        self._input_names = tuple(s.name for s in self.input_specs)
+        self._input_dtypes = {s.name: np.dtype(s.dtype) for s in self.input_specs}
+        self._input_by_name = {s.name: s for s in self.input_specs}
+        self._checked: dict[tuple[Any, ...], bool] = {}
+        self.is_active = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> Runner:
+        self.activate()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.deactivate()
+
+    def activate(self) -> None:
+        if self.is_active:
+            raise BackendError("runner is already active; activate it once (or use `with`)")
+        self._activate_impl()
+        self.is_active = True
+
+    def deactivate(self) -> None:
+        if self.is_active:
+            self._deactivate_impl()
+            self.is_active = False
+
+    # -- inference -----------------------------------------------------------------------
+    def infer(self, feed: Mapping[str, np.ndarray], *, copy: bool = False) -> dict[str, np.ndarray]:
+        """Run one inference.
+
+        Args:
+            feed: one array per input name.
+            copy: return copies. By default the returned arrays are the runner's persistent
+                output buffers: valid until the next ``infer`` call, no per-call allocation.
+
+        Raises:
+            FeedError: wrong input names, dtypes or shapes.
+        """
+        if not self.is_active:
+            raise BackendError(
+                "runner is not active; use it as a context manager: "
+                "`with load_runner(engine) as r: r.infer(feed)`"
+            )
+        self._check_feed(feed)
+        out = self._infer_impl(feed)
+        if copy:
+            return {k: np.array(v, copy=True) for k, v in out.items()}
+        return out
+
+    def input_buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A persistent buffer for input ``name``: fill it in place and pass it to ``infer``
+        to skip the input copy (the zero-copy path used by the ROS node)."""
+        spec = self._input_by_name.get(name)
+        if spec is None:
+            raise FeedError(
+                f"engine has no input '{name}'; its inputs are {', '.join(self._input_names)}"
+            )
+        if not _shape_matches(spec.shape, tuple(shape)):
+            raise FeedError(f"input '{name}' expects {spec.describe()}, got shape {list(shape)}")
+        return self._input_buffer_impl(name, tuple(int(s) for s in shape))
+
+    def _check_feed(self, feed: Mapping[str, np.ndarray]) -> None:
+        try:
+            sig = tuple((n, feed[n].dtype, feed[n].shape) for n in self._input_names)
+        except KeyError:
+            sig = None
+        except AttributeError:
+            sig = None
+        if sig is not None and len(feed) == len(self._input_names) and sig in self._checked:
+            return
+        self._validate_feed(feed)
+        if sig is not None:
+            self._checked[sig] = True
+
+    def _validate_feed(self, feed: Mapping[str, np.ndarray]) -> None:
+        names = set(feed)
+        expected = set(self._input_names)
+        if names != expected:
+            missing = sorted(expected - names)
+            extra = sorted(names - expected)
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(repr(m) for m in missing)}")
+            if extra:
+                parts.append(f"unexpected {', '.join(repr(e) for e in extra)}")
+            specs = ", ".join(f"{s.name}: {s.describe()}" for s in self.input_specs)
+            raise FeedError(f"feed has {'; '.join(parts)}; the engine's inputs are {specs}")
+        for spec in self.input_specs:
+            arr = feed[spec.name]
+            if not isinstance(arr, np.ndarray):
+                raise FeedError(
+                    f"input '{spec.name}' must be a numpy array, got {type(arr).__name__}; "
+                    "convert it with np.asarray"
+                )
+            got = f"{arr.dtype}[{','.join(str(d) for d in arr.shape)}]"
+            if arr.dtype != self._input_dtypes[spec.name] or not _shape_matches(
+                spec.shape, arr.shape
+            ):
+                raise FeedError(
+                    f"input '{spec.name}' expects {spec.describe()}, got {got}; "
+                    "set a preprocessing spec or convert the array"
+                )
+
+    # -- hooks -----------------------------------------------------------------------------
+    @abstractmethod
+    def _activate_impl(self) -> None: ...
+
+    @abstractmethod
+    def _deactivate_impl(self) -> None: ...
+
+    @abstractmethod
+    def _infer_impl(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def _input_buffer_impl(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        return np.empty(shape, dtype=self._input_dtypes[name])

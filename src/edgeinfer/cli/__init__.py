@@ -1,0 +1,68 @@
+"""The ``edgeinfer`` command line: a thin layer over the library API.
+
+Each verb lives in its own module with ``register(subparsers)``; ``main(argv) -> int`` runs
+one. User errors print one line (no traceback unless ``--debug``) and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from edgeinfer import __version__
+from edgeinfer.errors import EdgeInferError
+
+# Verb modules, in the order `edgeinfer --help` lists them.
+COMMANDS: tuple[str, ...] = (
+    "build",
+    "bench",
+    "info",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeinfer",
+        description="Make trained neural networks fast enough for robots.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgeinfer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"edgeinfer.cli.{name}").register(sub)
+    return parser
+
+
+class _ArgumentError(Exception):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI in-process and return the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    args.argv = ["edgeinfer", *args_list]
+    try:
+        return int(args.func(args) or 0)
+    except EdgeInferError as exc:
+        if args.debug:
+            raise
+        print(f"edgeinfer: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgeinfer: interrupted", file=sys.stderr)
+        return 130
+
+
+def console_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""``edgeinfer bench MODEL_OR_ENGINE``: latency percentiles and throughput."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from edgeinfer.cli.common import add_build_options
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bench", help="measure latency percentiles and throughput")
+    p.add_argument("target", help="ONNX model (built on the fly, cached) or engine directory")
+    add_build_options(p)
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--iterations", type=int, default=None, help="measured iterations (default 200)")
+    g.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="measure for S seconds"
+    )
+    p.add_argument("--warmup", type=int, default=20, help="warm-up iterations (default 20)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        metavar="HZ",
+        help="fixed-rate mode: requests every 1/HZ s, latency from scheduled arrival",
+    )
+    p.add_argument("--deadline-ms", type=float, default=None, help="count latencies over this")
+    p.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
+    p.add_argument("--json", default=None, metavar="FILE", help="write results as JSON")
+    p.add_argument("--samples", action="store_true", help="include every latency in the JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from edgeinfer.backends import load_runner
+    from edgeinfer.bench.latency import BenchConfig, bench_runner
+    from edgeinfer.cli.common import command_line, open_engine, write_json
+    from edgeinfer.report.tables import latency_table
+
+    cfg = BenchConfig(
+        batch=args.batch,
+        iterations=args.iterations,
+        duration_s=args.duration,
+        warmup=args.warmup,
+        seed=args.seed,
+        rate_hz=args.rate,
+        deadline_ms=args.deadline_ms,
+    )
+    engine = open_engine(args.target, args)
+    with load_runner(engine, threads=args.threads) as runner:
+        result = bench_runner(runner, cfg, quiet=args.quiet)
+    result.command = command_line(args)
+    Console().print(latency_table(result))
+    if args.json:
+        write_json(args.json, result.to_dict(include_samples=args.samples))
+        Console(stderr=True).print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,90 @@
+"""Helpers shared by CLI verbs: resolving a model-or-engine argument, output, parsing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from edgeinfer.errors import ConfigError
+from edgeinfer.fileio import atomic_write_json
+
+
+def add_build_options(p: argparse.ArgumentParser) -> None:
+    """Flags shared by every verb that may build an engine on the fly."""
+    p.add_argument("--backend", default="onnxruntime", help="backend name (default: onnxruntime)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="intra-op threads (default: backend's)"
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend option, e.g. optimization_level=extended (repeatable)",
+    )
+
+
+def parse_options(items: list[str]) -> dict[str, str | int | float | bool]:
+    out: dict[str, str | int | float | bool] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option '{item}' must be KEY=VALUE, e.g. optimization_level=all")
+        out[key] = _coerce(raw)
+    return out
+
+
+def _coerce(raw: str) -> str | int | float | bool:
+    low = raw.lower()
+    if low in {"true", "false"}:
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def build_config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
+    from edgeinfer.config import BuildConfig
+
+    return BuildConfig(
+        backend=args.backend,
+        precision=getattr(args, "precision", "fp32") or "fp32",
+        threads=args.threads,
+        options=tuple(parse_options(args.option).items()),
+        **extra,
+    )
+
+
+def open_engine(target: str, args: argparse.Namespace) -> Any:
+    """An engine from an engine directory, or built on the fly (cached) from an ONNX file."""
+    from edgeinfer.engine import MANIFEST_NAME, build, load_engine
+
+    p = Path(target)
+    if p.is_dir() and (p / MANIFEST_NAME).exists():
+        return load_engine(p)
+    if p.is_dir():
+        from edgeinfer.errors import EngineError
+
+        raise EngineError(
+            f"'{p}' is not an engine directory (no {MANIFEST_NAME}); pass an ONNX file or an "
+            "engine built with: edgeinfer build MODEL.onnx -o ENGINE_DIR"
+        )
+    return build(p, build_config_from_args(args))
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    atomic_write_json(path, data)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    return shlex.join(getattr(args, "argv", ["edgeinfer"]))
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2)

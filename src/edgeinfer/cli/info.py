@@ -1,0 +1,55 @@
+"""``edgeinfer info MODEL_OR_ENGINE``: IO specs, manifest, host."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("info", help="show a model's or engine's inputs, outputs and manifest")
+    p.add_argument("target", help="ONNX model file or engine directory")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from edgeinfer.cli.common import dumps
+    from edgeinfer.engine import MANIFEST_NAME, load_engine
+    from edgeinfer.model import Model
+
+    p = Path(args.target)
+    if p.is_dir() and (p / MANIFEST_NAME).exists():
+        eng = load_engine(p)
+        data: dict[str, Any] = eng.manifest.to_dict()
+        specs = (eng.inputs, eng.outputs)
+        title = eng.describe()
+    else:
+        model = Model.load(p)
+        data = {
+            "name": model.name,
+            "hash": model.hash,
+            "opset": model.opset,
+            "producer": model.producer,
+            "inputs": [s.to_dict() for s in model.inputs],
+            "outputs": [s.to_dict() for s in model.outputs],
+            "metadata": model.metadata,
+        }
+        specs = (model.inputs, model.outputs)
+        title = f"{model.name} (opset {model.opset}, {model.producer or 'unknown producer'})"
+    if args.json:
+        print(dumps(data))
+        return 0
+    table = Table(title=escape(title))
+    for col in ("io", "name", "dtype", "shape"):
+        table.add_column(col)
+    for kind, group in zip(("input", "output"), specs, strict=True):
+        for s in group:
+            table.add_row(kind, s.name, s.dtype, escape("[" + ", ".join(map(str, s.shape)) + "]"))
+    Console().print(table)
+    return 0

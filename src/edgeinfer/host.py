@@ -1,0 +1,99 @@
+"""What machine we run on: CPU model and ISA flags, OS, Python.
+
+Engines record the host they were built on; loading checks compatibility with
+:func:`check_compatible` so that an engine tuned for AVX-512 is not silently run elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# ISA extensions that change which kernels a backend may pick. Only these are compared.
+_ISA_PATTERN = re.compile(
+    r"^(sse4_1|sse4_2|avx|avx2|fma|f16c|avx512\w*|avx_vnni\w*|amx\w*|asimd\w*|sve\w*|"
+    r"fphp|asimdhp|i8mm|bf16|dotprod|sme\w*)$"
+)
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """A description of the current machine, stored in every engine manifest and report."""
+
+    machine: str
+    cpu_model: str
+    cpu_count: int
+    isa_flags: tuple[str, ...] = field(default_factory=tuple)
+    os: str = ""
+    python: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["isa_flags"] = list(self.isa_flags)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostInfo:
+        return cls(
+            machine=str(data.get("machine", "")),
+            cpu_model=str(data.get("cpu_model", "")),
+            cpu_count=int(data.get("cpu_count", 0)),
+            isa_flags=tuple(data.get("isa_flags", ())),
+            os=str(data.get("os", "")),
+            python=str(data.get("python", "")),
+        )
+
+    def summary(self) -> str:
+        """One line for table captions: CPU model, cores, OS."""
+        return f"{self.cpu_model} ({self.cpu_count} cpus, {self.machine}), {self.os}, Python {self.python}"
+
+    def fingerprint(self) -> str:
+        """What must match for an engine built here to run identically elsewhere."""
+        return f"{self.machine}|{','.join(self.isa_flags)}"
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    model = platform.processor() or platform.machine()
+    flags: set[str] = set()
+    path = Path("/proc/cpuinfo")
+    if path.exists():
+        for line in path.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key in {"model name", "hardware", "cpu model"} and value.strip():
+                model = value.strip()
+            elif key in {"flags", "features"} and not flags:
+                flags = set(value.split())
+    return model, flags
+
+
+@functools.cache
+def current_host() -> HostInfo:
+    """The host this process runs on (cached: it does not change while we run)."""
+    model, flags = _cpuinfo()
+    isa = tuple(sorted(f for f in flags if _ISA_PATTERN.match(f)))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return HostInfo(
+        machine=platform.machine(),
+        cpu_model=model,
+        cpu_count=int(cpus or 1),
+        isa_flags=isa,
+        os=f"{platform.system()} {platform.release()}",
+        python=sys.version.split()[0],
+    )
+
+
+def missing_features(built_on: HostInfo, here: HostInfo | None = None) -> list[str]:
+    """Features the build host had that this host lacks (empty when compatible)."""
+    here = here or current_host()
+    missing: list[str] = []
+    if built_on.machine and built_on.machine != here.machine:
+        missing.append(f"architecture {built_on.machine}")
+    missing.extend(sorted(set(built_on.isa_flags) - set(here.isa_flags)))
+    return missing

@@ -1,0 +1,252 @@
+"""Model: a validated ONNX graph plus its input/output specs, content hash and metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeinfer.errors import ModelError
+from edgeinfer.fileio import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+Dim = int | str
+"""A tensor dimension: a positive int, or a symbolic name such as ``"batch"``."""
+
+# Metadata keys edgeinfer stores in ONNX ``metadata_props``.
+META_PREFIX = "edgeinfer."
+
+_PROTO_SIZE_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, numpy dtype name and shape (symbolic dims as strings) of one graph input/output."""
+
+    name: str
+    dtype: str
+    shape: tuple[Dim, ...]
+
+    @property
+    def is_dynamic(self) -> bool:
+        return any(not isinstance(d, int) for d in self.shape)
+
+    def concrete_shape(
+        self, batch: int = 1, dims: Mapping[str, int] | None = None
+    ) -> tuple[int, ...]:
+        """Resolve symbolic dims: the first one to ``batch``, named ones from ``dims``.
+
+        Raises:
+            ModelError: a symbolic dim other than the leading one has no value.
+        """
+        dims = dims or {}
+        out: list[int] = []
+        for i, d in enumerate(self.shape):
+            if isinstance(d, int):
+                out.append(d)
+            elif d in dims:
+                out.append(int(dims[d]))
+            elif i == 0:
+                out.append(batch)
+            else:
+                raise ModelError(
+                    f"input '{self.name}' has symbolic dim '{d}' at axis {i} with no value; "
+                    f"give it one, e.g. --shape {self.name}:"
+                    + "x".join(str(x) if isinstance(x, int) else "N" for x in self.shape)
+                )
+        return tuple(out)
+
+    def describe(self) -> str:
+        """``float32[batch,3,224,224]``."""
+        return f"{self.dtype}[{','.join(str(d) for d in self.shape)}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TensorSpec:
+        return cls(str(data["name"]), str(data["dtype"]), tuple(data["shape"]))
+
+
+def _value_info_spec(vi: onnx.ValueInfoProto) -> TensorSpec:
+    import onnx
+
+    tt = vi.type.tensor_type
+    try:
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name
+    except Exception:
+        dtype = f"onnx:{tt.elem_type}"
+    dims: list[Dim] = []
+    for i, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value") and d.dim_value > 0:
+            dims.append(int(d.dim_value))
+        else:
+            dims.append(d.dim_param or f"d{i}")
+    return TensorSpec(vi.name, dtype, tuple(dims))
+
+
+class Model:
+    """A validated ONNX model.
+
+    Build one with :meth:`Model.load` (a file, external data allowed) or
+    :meth:`Model.from_proto` (in memory). Both run the ONNX checker and shape inference.
+    """
+
+    def __init__(self, proto: onnx.ModelProto, path: Path | None = None) -> None:
+        self._proto = proto
+        self.path = path
+        graph_inits = {i.name for i in proto.graph.initializer}
+        self.inputs = tuple(
+            _value_info_spec(v) for v in proto.graph.input if v.name not in graph_inits
+        )
+        self.outputs = tuple(_value_info_spec(v) for v in proto.graph.output)
+        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+        self.producer = f"{proto.producer_name} {proto.producer_version}".strip()
+        self.metadata: dict[str, str] = {p.key: p.value for p in proto.metadata_props}
+        self._hash: str | None = None
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        """Load, check and shape-infer an ONNX file.
+
+        Raises:
+            ModelError: the file is missing, is not ONNX, or fails the ONNX checker.
+        """
+        import onnx
+
+        p = Path(path)
+        if not p.exists():
+            raise ModelError(f"model file '{p}' does not exist; check the path")
+        if p.is_dir():
+            raise ModelError(
+                f"'{p}' is a directory, not an ONNX file; pass the .onnx file "
+                "(or use an engine directory where an engine is accepted)"
+            )
+        try:
+            proto = onnx.load(str(p), load_external_data=True)
+        except Exception as exc:
+            raise ModelError(
+                f"'{p}' is not a readable ONNX model ({type(exc).__name__}: {exc}); "
+                "export the model to ONNX first (e.g. torch.onnx.export)"
+            ) from exc
+        if not proto.graph.node and not proto.graph.output:
+            raise ModelError(
+                f"'{p}' is not an ONNX model (no graph found); export the model to ONNX first"
+            )
+        return cls.from_proto(proto, path=p)
+
+    @classmethod
+    def from_proto(cls, proto: onnx.ModelProto, path: Path | None = None) -> Model:
+        """Check and shape-infer an in-memory model."""
+        import onnx
+
+        where = f"'{path}'" if path else "the model"
+        large = proto.ByteSize() > _PROTO_SIZE_LIMIT
+        try:
+            if large and path is not None:
+                onnx.checker.check_model(str(path))
+            else:
+                onnx.checker.check_model(proto)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(
+                f"{where} is not a valid ONNX graph: {first}; fix the exporter output "
+                "(onnx.checker.check_model shows the full report)"
+            ) from exc
+        if not large:
+            try:
+                proto = onnx.shape_inference.infer_shapes(proto)
+            except Exception:
+                pass
+        return cls(proto, path)
+
+    # -- properties ---------------------------------------------------------------------
+    @property
+    def proto(self) -> onnx.ModelProto:
+        return self._proto
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the model including its external data (hex)."""
+        if self._hash is None:
+            h = hashlib.sha256()
+            if self._proto.ByteSize() <= _PROTO_SIZE_LIMIT:
+                h.update(self._proto.SerializeToString(deterministic=True))
+            else:  # too large to serialize in one piece: hash the tensors one by one
+                for init in self._proto.graph.initializer:
+                    h.update(init.name.encode())
+                    h.update(init.raw_data)
+                h.update(self._proto.graph.SerializeToString(deterministic=True)[: 1 << 20])
+            self._hash = h.hexdigest()
+        return self._hash
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path else (self._proto.graph.name or "model")
+
+    def meta(self, key: str) -> Any:
+        """Return edgeinfer metadata ``key`` (JSON-decoded), or None."""
+        raw = self.metadata.get(META_PREFIX + key)
+        return None if raw is None else json.loads(raw)
+
+    def with_meta(self, **entries: Any) -> Model:
+        """A copy with edgeinfer metadata set (JSON-encoded into ONNX ``metadata_props``)."""
+        import onnx
+
+        proto = onnx.ModelProto()
+        proto.CopyFrom(self._proto)
+        props = {p.key: p.value for p in proto.metadata_props}
+        for k, v in entries.items():
+            props[META_PREFIX + k] = json.dumps(v, sort_keys=True)
+        del proto.metadata_props[:]
+        onnx.helper.set_model_props(proto, props)
+        return Model(proto, self.path)
+
+    def input(self, name: str) -> TensorSpec:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise ModelError(
+            f"model has no input '{name}'; its inputs are " + ", ".join(s.name for s in self.inputs)
+        )
+
+    def initializer_bytes(self) -> int:
+        """Total size of the weights in bytes."""
+        return sum(len(t.raw_data) for t in self._proto.graph.initializer)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model atomically (external data for models over 2 GiB)."""
+        import onnx
+
+        p = Path(path)
+        if self._proto.ByteSize() > _PROTO_SIZE_LIMIT:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_name(f".{p.name}.tmp")
+            onnx.save_model(
+                self._proto,
+                str(tmp),
+                save_as_external_data=True,
+                location=p.name + ".data",
+                all_tensors_to_one_file=True,
+            )
+            tmp.replace(p)
+        else:
+            atomic_write_bytes(p, self._proto.SerializeToString())
+        return p
+
+    def random_feed(self, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+        """Seeded random inputs matching the specs (see :func:`edgeinfer.bench.feeds.random_feed`)."""
+        from edgeinfer.bench.feeds import random_feed
+
+        return random_feed(self.inputs, batch=batch, seed=seed)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{s.name}: {s.describe()}" for s in self.inputs)
+        return f"Model({self.name!r}, inputs=[{ins}], opset={self.opset})"

@@ -1,0 +1,1 @@
+"""Reports: terminal tables (rich), JSON for machines, HTML with plots for people."""
