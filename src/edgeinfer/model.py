@@ -136,6 +136,9 @@ class Model:
                 f"'{p}' is not a readable ONNX model ({type(exc).__name__}: {exc}); "
                 "export the model to ONNX first (e.g. torch.onnx.export)"
             ) from exc
+        for init in proto.graph.initializer:  # loaded external data: same bytes as in-memory
+            if init.HasField("data_location") and not init.external_data:
+                init.ClearField("data_location")
         if not proto.graph.node and not proto.graph.output:
             raise ModelError(
                 f"'{p}' is not an ONNX model (no graph found); export the model to ONNX first"

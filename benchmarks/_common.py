@@ -1,0 +1,75 @@
+"""Shared helpers for benchmark scripts: interleaved timing, tables, JSON with host info."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.fileio import atomic_write_json
+from edgeinfer.host import current_host
+
+
+def interleaved(
+    variants: dict[str, Callable[[], object]],
+    *,
+    rounds: int,
+    per_round: int,
+    warmup: int,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Time each variant ``rounds * per_round`` times, alternating variants every round.
+
+    The order of variants rotates each round so neither always runs first (noisy shared
+    machines drift; interleaving makes the drift hit every variant equally).
+    """
+    names = list(variants)
+    for name in names:
+        for _ in range(warmup):
+            variants[name]()
+    samples: dict[str, list[int]] = {n: [] for n in names}
+    clock = time.perf_counter_ns
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            fn = variants[name]
+            buf = samples[name]
+            for _ in range(per_round):
+                t0 = clock()
+                fn()
+                buf.append(clock() - t0)
+        if progress:
+            progress()
+    return {n: np.asarray(v, dtype=np.int64) for n, v in samples.items()}
+
+
+def console() -> Console:
+    """A console wide enough for benchmark tables even when output is not a terminal."""
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def stats_row(stats: LatencyStats) -> list[str]:
+    return [f"{v:.3f}" for v in (stats.p50, stats.p90, stats.p99, stats.max)]
+
+
+def header() -> dict[str, Any]:
+    return {
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "host": current_host().to_dict(),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+    }
+
+
+def save(path: str | Path, data: dict[str, Any]) -> None:
+    atomic_write_json(path, data)
+
+
+__all__ = ["console", "header", "interleaved", "latency_stats", "save", "stats_row"]
