@@ -19,6 +19,9 @@ COMMANDS: tuple[str, ...] = (
     "build",
     "bench",
     "info",
+    "calib",
+    "ros",
+    "zoo",
 )
 
 
@@ -34,10 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"edgeinfer.cli.{name}").register(sub)
     return parser
-
-
-class _ArgumentError(Exception):
-    pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
