@@ -209,3 +209,25 @@ def test_usage_error_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench"]) == 2
     assert main([]) == 2
     assert main(["--help"]) == 0
+
+
+def test_bench_shape_for_dynamic_dims(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from onnx import TensorProto, helper, save
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "dyn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+    )
+    path = tmp_path / "dyn.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    code, _, err = run(capsys, "bench", str(path), "--iterations", "5")
+    assert code == 2
+    assert "symbolic dim 'h' at axis 2 with no value" in err
+    code, _, err = run(capsys, "bench", str(path), "--iterations", "5", "--shape", "x:1x3x32x48")
+    assert code == 0, err
+    code, _, err = run(capsys, "bench", str(path), "--shape", "x:1x4x32x48")
+    assert code == 2
+    assert "--shape x:1x4x32x48 does not fit input 'x' float32[n,3,h,w]; keep the fixed dims" in err
+    code, _, err = run(capsys, "bench", str(path), "--shape", "x:big")
+    assert err == "edgeinfer: error: --shape 'x:big' must be NAME:DxDx..., e.g. x:1x3x640x640\n"

@@ -37,6 +37,7 @@ class BenchConfig:
     seed: int = 0
     rate_hz: float | None = None
     deadline_ms: float | None = None
+    shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -117,7 +118,11 @@ def bench_runner(
 ) -> BenchResult:
     """Benchmark an active runner. ``feed`` defaults to seeded random inputs."""
     cfg = config or BenchConfig()
-    data = dict(feed) if feed is not None else random_feed(runner.input_specs, cfg.batch, cfg.seed)
+    data = (
+        dict(feed)
+        if feed is not None
+        else random_feed(runner.input_specs, cfg.batch, cfg.seed, shapes=dict(cfg.shapes))
+    )
     for _ in range(cfg.warmup):
         runner.infer(data)
     with Progress(quiet) as progress:

@@ -28,6 +28,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--deadline-ms", type=float, default=None, help="count latencies over this")
     p.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
+    p.add_argument(
+        "--shape",
+        action="append",
+        default=[],
+        metavar="NAME:DxDxD",
+        help="input shape for dynamic dims, e.g. x:1x3x640x640 (repeatable)",
+    )
     p.add_argument("--json", default=None, metavar="FILE", help="write results as JSON")
     p.add_argument("--samples", action="store_true", help="include every latency in the JSON")
     p.set_defaults(func=run)
@@ -38,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from edgeinfer.backends import load_runner
     from edgeinfer.bench.latency import BenchConfig, bench_runner
-    from edgeinfer.cli.common import command_line, open_engine, write_json
+    from edgeinfer.cli.common import command_line, open_engine, parse_shapes, write_json
     from edgeinfer.report.tables import latency_table
 
     cfg = BenchConfig(
@@ -49,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         rate_hz=args.rate,
         deadline_ms=args.deadline_ms,
+        shapes=parse_shapes(args.shape),
     )
     engine = open_engine(args.target, args)
     with load_runner(engine, threads=args.threads) as runner:

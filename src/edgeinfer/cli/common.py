@@ -37,6 +37,21 @@ def parse_options(items: list[str]) -> dict[str, str | int | float | bool]:
     return out
 
 
+def parse_shapes(items: list[str]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``["x:1x3x640x640"]`` -> ``(("x", (1, 3, 640, 640)),)``."""
+    out = []
+    for item in items:
+        name, sep, dims = item.rpartition(":")
+        try:
+            shape = tuple(int(d) for d in dims.lower().split("x"))
+        except ValueError:
+            shape = ()
+        if not sep or not name or not shape or min(shape) < 1:
+            raise ConfigError(f"--shape '{item}' must be NAME:DxDx..., e.g. x:1x3x640x640")
+        out.append((name, shape))
+    return tuple(out)
+
+
 def _coerce(raw: str) -> str | int | float | bool:
     low = raw.lower()
     if low in {"true", "false"}:
