@@ -1,0 +1,185 @@
+"""Running per-output statistics behind :class:`~edgeinfer.evaluate.fidelity.FidelityAccumulator`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgeinfer.evaluate.fidelity_types import OutputFidelity, Tolerances
+
+REL_FLOOR = 1e-6  # relative error divides by max(|ref|, REL_FLOOR)
+_PROB_EPS = 1e-12
+
+
+def output_kind(shape: tuple[int, ...], task: str | None) -> str:
+    """classification ([N, C], C > 1; [N, C, 1, 1] with task classification), dense (4-D, or
+    3-D+ with task dense) or generic."""
+    if len(shape) == 2 and shape[1] > 1:
+        return "classification"
+    if (
+        task == "classification"
+        and len(shape) > 2
+        and shape[1] > 1
+        and all(d == 1 for d in shape[2:])
+    ):
+        return "classification"
+    if len(shape) == 4 or (task == "dense" and len(shape) >= 3):
+        return "dense"
+    return "generic"
+
+
+def _log_probs(x: np.ndarray, probabilities: bool) -> np.ndarray:
+    """Row-wise log-probabilities: log-softmax of logits, or log of renormalized probs."""
+    if probabilities:
+        p = np.clip(x, _PROB_EPS, None)
+        return np.log(p / p.sum(axis=1, keepdims=True))
+    m = x.max(axis=1, keepdims=True)
+    z = x - m
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def _looks_like_probabilities(x: np.ndarray) -> bool:
+    return bool(
+        x.size and x.min() >= 0.0 and x.max() <= 1.0 and np.allclose(x.sum(axis=1), 1.0, atol=1e-3)
+    )
+
+
+class _OutputStats:
+    """Running sums for one output (float64)."""
+
+    def __init__(self, name: str, kind: str, tol: Tolerances) -> None:
+        self.name, self.kind, self.tol = name, kind, tol
+        self.n = self.finite_n = self.elements = self.violations = self.classes = 0
+        self.sum_abs = self.sum_rel = self.max_abs = self.max_rel = 0.0
+        self.dot = self.cc = self.rr = self.err2 = 0.0
+        self.min_cos = math.inf
+        self.worst_input: int | None = None
+        self.worst_excess = -math.inf
+        self.cand_bad = self.ref_bad = 0
+        self.first_cand_bad: int | None = None
+        self.first_ref_bad: int | None = None
+        self.agree = self.overlap = self.contained = self.conf_n = self.conf_agree = 0
+        self.kl_sum = 0.0
+        self.probabilities: bool | None = None
+        self.inter = self.union = 0
+
+    def update(self, cand: np.ndarray, ref: np.ndarray, start: int) -> None:
+        c = cand.reshape(len(cand), -1).astype(np.float64)
+        r = ref.reshape(len(ref), -1).astype(np.float64)
+        c_ok: np.ndarray = np.asarray(np.isfinite(c).all(axis=1))
+        r_ok: np.ndarray = np.asarray(np.isfinite(r).all(axis=1))
+        self._nonfinite(c_ok, r_ok, start)
+        ok = c_ok & r_ok
+        if not ok.all():
+            c, r, idx = c[ok], r[ok], np.flatnonzero(ok) + start
+        else:
+            idx = np.arange(start, start + len(c))
+        self.n += len(cand)
+        self.finite_n += len(c)
+        if not len(c):
+            return
+        self._errors(c, r, idx)
+        if self.kind == "classification":
+            self._classification(c, r)
+        elif self.kind == "dense":
+            t = self.tol.dense_threshold
+            self.inter += int(((c >= t) & (r >= t)).sum())
+            self.union += int(((c >= t) | (r >= t)).sum())
+
+    def _nonfinite(self, c_ok: np.ndarray, r_ok: np.ndarray, start: int) -> None:
+        if not c_ok.all():
+            self.cand_bad += int((~c_ok).sum())
+            if self.first_cand_bad is None:
+                self.first_cand_bad = start + int(np.flatnonzero(~c_ok)[0])
+        if not r_ok.all():
+            self.ref_bad += int((~r_ok).sum())
+            if self.first_ref_bad is None:
+                self.first_ref_bad = start + int(np.flatnonzero(~r_ok)[0])
+
+    def _errors(self, c: np.ndarray, r: np.ndarray, idx: np.ndarray) -> None:
+        diff = np.abs(c - r)
+        rel = diff / np.maximum(np.abs(r), REL_FLOOR)
+        self.elements += diff.size
+        self.sum_abs += float(diff.sum())
+        self.sum_rel += float(rel.sum())
+        self.max_abs = max(self.max_abs, float(diff.max(initial=0.0)))
+        self.max_rel = max(self.max_rel, float(rel.max(initial=0.0)))
+        self.dot += float((c * r).sum())
+        self.cc += float((c * c).sum())
+        self.rr += float((r * r).sum())
+        self.err2 += float(((c - r) ** 2).sum())
+        norms = np.linalg.norm(c, axis=1) * np.linalg.norm(r, axis=1)
+        both_zero = (np.linalg.norm(c, axis=1) == 0) & (np.linalg.norm(r, axis=1) == 0)
+        cos = np.where(both_zero, 1.0, (c * r).sum(axis=1) / np.where(norms > 0, norms, 1.0))
+        self.min_cos = min(self.min_cos, float(cos.min()))
+        if self.tol.elementwise:
+            allowed = (self.tol.atol or 0.0) + (self.tol.rtol or 0.0) * np.abs(r)
+            excess = diff - allowed
+            self.violations += int((excess > 0).sum())
+            row_worst = excess.max(axis=1)
+            k = int(row_worst.argmax())
+            if row_worst[k] > 0 and row_worst[k] > self.worst_excess:
+                self.worst_excess = float(row_worst[k])
+                self.worst_input = int(idx[k])
+
+    def _classification(self, c: np.ndarray, r: np.ndarray) -> None:
+        if self.probabilities is None:
+            self.probabilities = _looks_like_probabilities(r)
+        self.classes = c.shape[1]
+        k = min(5, c.shape[1])
+        top_c = np.argsort(-c, axis=1, kind="stable")[:, :k]
+        top_r = np.argsort(-r, axis=1, kind="stable")[:, :k]
+        pc, pr = c.argmax(axis=1), r.argmax(axis=1)
+        self.agree += int((pc == pr).sum())
+        self.contained += int((top_c == pr[:, None]).any(axis=1).sum())
+        self.overlap += sum(len(np.intersect1d(a, b)) for a, b in zip(top_c, top_r, strict=True))
+        lr = _log_probs(r, self.probabilities)
+        lc = _log_probs(c, self.probabilities)
+        self.kl_sum += float((np.exp(lr) * (lr - lc)).sum())
+        confident = np.exp(lr.max(axis=1)) >= self.tol.confidence
+        self.conf_n += int(confident.sum())
+        self.conf_agree += int((pc == pr)[confident].sum())
+
+    def result(self) -> OutputFidelity:
+        finite_n = self.finite_n
+        cosine, snr = math.nan, math.nan  # nothing finite was compared
+        if self.elements:
+            both_zero = self.cc == 0 and self.rr == 0
+            norm = math.sqrt(self.cc * self.rr)
+            cosine = 1.0 if both_zero else (min(1.0, self.dot / norm) if norm > 0 else 0.0)
+            snr = (
+                math.inf
+                if self.err2 == 0
+                else (10 * math.log10(self.rr / self.err2) if self.rr > 0 else -math.inf)
+            )
+        out = OutputFidelity(
+            name=self.name,
+            kind=self.kind,
+            n=self.n,
+            elements=self.elements,
+            max_abs=self.max_abs,
+            mean_abs=self.sum_abs / self.elements if self.elements else math.nan,
+            max_rel=self.max_rel,
+            mean_rel=self.sum_rel / self.elements if self.elements else math.nan,
+            cosine=cosine,
+            min_cosine=self.min_cos if self.elements else math.nan,
+            snr_db=snr,
+            violations=self.violations,
+            worst_input=self.worst_input,
+            candidate_nonfinite=self.cand_bad,
+            first_candidate_nonfinite=self.first_cand_bad,
+            reference_nonfinite=self.ref_bad,
+            first_reference_nonfinite=self.first_ref_bad,
+        )
+        if self.kind == "classification" and finite_n:
+            out.agreement = self.agree / finite_n
+            out.top5_overlap = self.overlap / (finite_n * min(5, self.classes))
+            out.top1_in_top5 = self.contained / finite_n
+            out.confident_n = self.conf_n
+            out.confident_agreement = self.conf_agree / self.conf_n if self.conf_n else None
+            out.kl_mean = self.kl_sum / finite_n
+            out.probabilities = self.probabilities
+        if self.kind == "dense" and self.elements:
+            out.iou = self.inter / self.union if self.union else 1.0
+        return out
