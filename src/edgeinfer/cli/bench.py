@@ -37,6 +37,28 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--json", default=None, metavar="FILE", help="write results as JSON")
     p.add_argument("--samples", action="store_true", help="include every latency in the JSON")
+    p.add_argument(
+        "--no-guardrail", action="store_true", help="skip comparing a lower precision with FP32"
+    )
+    g = p.add_argument_group("pipeline (--pipeline): frame → preprocess → infer → postprocess")
+    g.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="time the whole per-frame pipeline with real images, stage by stage",
+    )
+    g.add_argument("--data", default="photos:32", help="image source (default photos:32)")
+    g.add_argument(
+        "--image-size",
+        default="640x480",
+        metavar="WxH",
+        help="camera resolution frames are resized to first (default 640x480)",
+    )
+    g.add_argument(
+        "--preprocess",
+        default=None,
+        help="preprocessing spec when the engine has none (e.g. imagenet)",
+    )
+    g.add_argument("--top-k", type=int, default=5, help="classifier post-processing top-k")
     p.set_defaults(func=run)
 
 
@@ -59,11 +81,57 @@ def run(args: argparse.Namespace) -> int:
         shapes=parse_shapes(args.shape),
     )
     engine = open_engine(args.target, args)
+    if args.pipeline:
+        return _run_pipeline(engine, args)
     with load_runner(engine, threads=args.threads) as runner:
         result = bench_runner(runner, cfg, quiet=args.quiet)
     result.command = command_line(args)
     Console().print(latency_table(result))
+    data = result.to_dict(include_samples=args.samples)
+    if engine.manifest.precision != "fp32" and not args.no_guardrail:
+        from edgeinfer.cli.build import print_guardrail
+
+        comparison = print_guardrail(engine, args)
+        data["guardrail"] = None if comparison is None else comparison.to_dict()
     if args.json:
-        write_json(args.json, result.to_dict(include_samples=args.samples))
+        write_json(args.json, data)
         Console(stderr=True).print(f"wrote {args.json}")
+    return 0
+
+
+def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from edgeinfer.backends import load_runner
+    from edgeinfer.bench.pipeline import PipelineConfig, bench_pipeline
+    from edgeinfer.cli.common import command_line, parse_size, write_json
+    from edgeinfer.errors import ConfigError
+    from edgeinfer.evaluate.specs import parse_preprocess, stored_spec
+    from edgeinfer.host import current_host
+    from edgeinfer.report.tables import pipeline_table
+
+    cfg = PipelineConfig(
+        frames=args.iterations or 300,
+        warmup=args.warmup,
+        data=args.data,
+        image_size=parse_size(args.image_size),
+        top_k=args.top_k,
+    )
+    spec = parse_preprocess(args.preprocess) if args.preprocess else stored_spec(engine)
+    if spec is None:
+        raise ConfigError(
+            f"'{args.target}' has no preprocessing spec; pass --preprocess (e.g. imagenet) "
+            "or build from a model that carries one (zoo models do)"
+        )
+    with load_runner(engine, threads=args.threads) as runner:
+        result = bench_pipeline(runner, spec, cfg)
+    Console().print(pipeline_table(result, engine))
+    if args.json:
+        data = {
+            **result.to_dict(include_samples=args.samples),
+            "command": command_line(args),
+            "host": current_host().to_dict(),
+            "engine": engine.describe(),
+        }
+        write_json(args.json, data)
     return 0

@@ -52,6 +52,17 @@ def parse_shapes(items: list[str]) -> tuple[tuple[str, tuple[int, ...]], ...]:
     return tuple(out)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` (width x height) -> ``(480, 640)`` (height, width)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"size '{text}' must be WIDTHxHEIGHT, e.g. 640x480") from None
+    if w < 1 or h < 1:
+        raise ConfigError(f"size '{text}' must be WIDTHxHEIGHT, e.g. 640x480")
+    return (h, w)
+
+
 def _coerce(raw: str) -> str | int | float | bool:
     low = raw.lower()
     if low in {"true", "false"}:

@@ -9,6 +9,8 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from edgeinfer.bench.latency import BenchResult
+    from edgeinfer.bench.pipeline import PipelineResult
+    from edgeinfer.engine import Engine
 
 
 def latency_table(result: BenchResult, title: str | None = None) -> Table:
@@ -46,4 +48,20 @@ def latency_table(result: BenchResult, title: str | None = None) -> Table:
         table.caption = (table.caption or "") + (
             f"\ndeadline {cfg.deadline_ms:g} ms: {result.deadline_misses} misses ({pct:.2f}%)"
         )
+    return table
+
+
+def pipeline_table(result: PipelineResult, engine: Engine) -> Table:
+    """Per-stage latency of the frame → preprocess → infer → postprocess pipeline."""
+    cfg = result.config
+    h, w = cfg.image_size
+    table = Table(
+        title=escape(f"pipeline — {engine.describe()}, {w}x{h} frames from {cfg.data}"),
+        caption=f"n={cfg.frames} frames after {cfg.warmup} warm-up; preprocessing from the engine spec",
+    )
+    table.add_column("stage")
+    for col in ("p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms"):
+        table.add_column(col, justify="right")
+    for stage, s in result.stages.items():
+        table.add_row(stage, *(f"{v:.3f}" for v in (s.p50, s.p90, s.p99, s.max, s.mean)))
     return table

@@ -1,0 +1,132 @@
+"""Pipeline benchmark: camera frame → preprocess → infer → postprocess, stage by stage.
+
+This is what a robot pays per frame (and the baseline the ROS node's overhead is measured
+against). Frames are real photos resized once, up front, to the camera resolution; each
+measured frame is preprocessed with the engine's own :class:`PreprocessSpec` straight into
+the runner's persistent input buffer, run, and post-processed (softmax + top-k for
+classifiers, a thresholded map for dense outputs).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeinfer.backends.base import Runner
+from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.errors import ConfigError, DataError
+from edgeinfer.preprocess import PreprocessSpec
+
+STAGES = ("preprocess", "infer", "postprocess", "total")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Frames, warm-up, camera resolution (height, width), image source and top-k."""
+
+    frames: int = 300
+    warmup: int = 20
+    image_size: tuple[int, int] = (480, 640)
+    data: str = "photos:32"
+    top_k: int = 5
+    threshold: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.frames < 1 or self.warmup < 0:
+            raise ConfigError("--iterations must be >= 1 and --warmup >= 0")
+        if len(self.image_size) != 2 or min(self.image_size) < 1:
+            raise ConfigError(f"--image-size must be WIDTHxHEIGHT, got {self.image_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PipelineResult:
+    config: PipelineConfig
+    stages: dict[str, LatencyStats]
+    samples_ns: dict[str, np.ndarray] = field(repr=False)
+    preprocess: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "config": self.config.to_dict(),
+            "stages_ms": {k: v.to_dict() for k, v in self.stages.items()},
+            "preprocess": self.preprocess,
+        }
+        if include_samples:
+            data["samples_ns"] = {k: v.tolist() for k, v in self.samples_ns.items()}
+        return data
+
+
+def camera_frames(data: str, size: tuple[int, int], count: int = 16) -> list[np.ndarray]:
+    """Real images (from a dataset spec) resized to a camera resolution, RGB uint8."""
+    from PIL import Image
+
+    from edgeinfer.evaluate.datasets import open_dataset
+
+    ds = open_dataset(data, limit=count)
+    frames = []
+    for i in range(min(count, len(ds))):
+        img = ds[i].image
+        if ds.is_tensor or img.dtype != np.uint8:
+            raise DataError(f"--data '{data}' holds tensors; the pipeline needs images")
+        pil = Image.fromarray(img).convert("RGB").resize((size[1], size[0]))
+        frames.append(np.asarray(pil))
+    if not frames:
+        raise DataError(f"--data '{data}' has no images")
+    return frames
+
+
+def postprocess(outputs: dict[str, np.ndarray], top_k: int, threshold: float) -> list[Any]:
+    """Top-k of 2-D logits/probabilities; a binary mask of dense maps; a copy otherwise."""
+    results: list[Any] = []
+    for value in outputs.values():
+        if value.ndim == 2 and value.shape[1] > 1:
+            row = value[0].astype(np.float64)
+            k = min(top_k, row.size)
+            idx = np.argpartition(row, -k)[-k:]
+            idx = idx[np.argsort(row[idx])[::-1]]
+            e = np.exp(row[idx] - row.max())
+            results.append((idx, e / np.exp(row - row.max()).sum()))
+        elif value.ndim == 4:
+            results.append(value[0, 0] > threshold)
+        else:
+            results.append(value.copy())
+    return results
+
+
+def bench_pipeline(
+    runner: Runner,
+    spec: PreprocessSpec,
+    cfg: PipelineConfig,
+    frames: list[np.ndarray] | None = None,
+) -> PipelineResult:
+    """Time every stage for ``cfg.frames`` frames (after ``cfg.warmup`` unmeasured ones)."""
+    if len(runner.input_specs) != 1:
+        raise DataError("the pipeline benchmark needs a model with one image input")
+    frames = frames or camera_frames(cfg.data, cfg.image_size)
+    name = runner.input_specs[0].name
+    buf = runner.input_buffer(name, (1, *spec.tensor_shape()))
+    feed = {name: buf}
+    clock = time.perf_counter_ns
+    samples = {s: np.empty(cfg.frames, dtype=np.int64) for s in STAGES}
+    for i in range(cfg.warmup + cfg.frames):
+        frame = frames[i % len(frames)]
+        t0 = clock()
+        spec.apply(frame, out=buf[0])
+        t1 = clock()
+        out = runner.infer(feed)
+        t2 = clock()
+        postprocess(out, cfg.top_k, cfg.threshold)
+        t3 = clock()
+        j = i - cfg.warmup
+        if j >= 0:
+            for s, v in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t3 - t0), strict=True):
+                samples[s][j] = v
+    return PipelineResult(
+        cfg, {s: latency_stats(v) for s, v in samples.items()}, samples, spec.to_dict()
+    )
