@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 PAYLOAD = "model.onnx"
 LEVELS = ("disable", "basic", "extended", "all")
+OPTIONS = ("optimization_level", "allow_spinning", "quant_preprocess")
 
 
 def _level(name: str) -> ort.GraphOptimizationLevel:
@@ -71,21 +72,36 @@ class OnnxRuntimeBackend(Backend):
     extra = None
     distribution = "onnxruntime"
     module = "onnxruntime"
-    precisions = ("fp32",)
+    precisions = ("fp32", "fp16", "int8")
 
     def check_config(self, config: BuildConfig) -> None:
+        if config.precision == "bf16":
+            raise BackendError(
+                "backend 'onnxruntime' does not support precision 'bf16': its CPU provider has "
+                "no bfloat16 kernels (MatMul, Conv); use --backend openvino --precision bf16 "
+                "(CPUs with AVX512_BF16/AMX), or fp16/int8 here"
+            )
         super().check_config(config)
         _level(str(config.option("optimization_level", "all")))
-        unknown = {k for k, _ in config.options} - {"optimization_level", "allow_spinning"}
+        unknown = {k for k, _ in config.options} - set(OPTIONS)
         if unknown:
             raise ConfigError(
-                f"unknown onnxruntime option(s) {sorted(unknown)}; valid: optimization_level, "
-                "allow_spinning"
+                f"unknown onnxruntime option(s) {sorted(unknown)}; valid: {', '.join(OPTIONS)}"
             )
+        if config.precision == "int8":
+            from edgeinfer.calibration import CalibrationConfig
+
+            CalibrationConfig.from_items(config.calibration)
 
     def build(self, model: Model, config: BuildConfig, directory: Path) -> BuildResult:
         import onnxruntime as ort
 
+        from edgeinfer.backends.ort_precision import executed_precision
+        from edgeinfer.passes.precision import lower_precision
+
+        model, notes = lower_precision(
+            model, config, preprocess=bool(config.option("quant_preprocess", True))
+        )
         level = str(config.option("optimization_level", "all"))
         so = session_options(config.threads, level)
         so.optimized_model_filepath = str(directory / PAYLOAD)
@@ -105,7 +121,10 @@ class OnnxRuntimeBackend(Backend):
         payload = [PAYLOAD] + (
             [PAYLOAD + ".data"] if (directory / (PAYLOAD + ".data")).exists() else []
         )
-        return BuildResult(payload=tuple(payload), executed_precision=config.precision)
+        executed, more = executed_precision(directory / PAYLOAD, config.precision)
+        return BuildResult(
+            payload=tuple(payload), executed_precision=executed, notes=(*notes, *more)
+        )
 
     def runner(self, engine: Engine, **options: Any) -> OnnxRuntimeRunner:
         return OnnxRuntimeRunner(engine, **options)

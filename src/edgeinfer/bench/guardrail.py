@@ -1,7 +1,7 @@
 """The lower-precision guardrail: is this engine actually faster than FP32 on this host?
 
-A short interleaved measurement (one inference of each engine per iteration, same threads,
-same inputs) so that drift in machine load hits both equally.
+A short interleaved measurement (blocks of a few inferences of each engine in turn, same
+threads, same inputs) so that drift in machine load hits both equally.
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ from edgeinfer.bench.feeds import random_feed
 from edgeinfer.bench.stats import latency_stats
 
 if TYPE_CHECKING:
+    from edgeinfer.backends.base import Runner
     from edgeinfer.engine import Engine
 
 # A candidate must beat the baseline's p50 by this factor to count as faster (noise margin).
 FASTER_MARGIN = 1.05
+# Runs of one engine before switching to the other: short enough to interleave load drift,
+# long enough that a thread pool still spinning from the other engine's last run hits few.
+BLOCK = 5
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,7 @@ def compare_latency(
     """
     from edgeinfer.backends import load_runner
 
-    feed = random_feed(baseline.inputs, batch=batch, seed=seed)
-    clock = time.perf_counter_ns
-    lat = np.empty((2, iterations), dtype=np.int64)
+    feed = random_feed(baseline.inputs, batch=batch, seed=seed, dims=feed_dims(baseline))
     with (
         load_runner(candidate, threads=threads) as rc,
         load_runner(baseline, threads=threads) as rb,
@@ -94,11 +96,7 @@ def compare_latency(
         for _ in range(warmup):
             rc.infer(feed)
             rb.infer(feed)
-        for i in range(iterations):
-            for k, runner in enumerate((rc, rb) if i % 2 == 0 else (rb, rc)):
-                t0 = clock()
-                runner.infer(feed)
-                lat[k if i % 2 == 0 else 1 - k, i] = clock() - t0
+        lat = _interleaved((rc, rb), feed, iterations)
         used = rc.threads
     c, b = latency_stats(lat[0]), latency_stats(lat[1])
     return LatencyComparison(
@@ -112,6 +110,39 @@ def compare_latency(
         threads=used,
         backend=candidate.backend,
     )
+
+
+def feed_dims(engine: Engine) -> dict[str, int]:
+    """Values for symbolic non-batch dims of a single image input, from its stored
+    preprocessing size (e.g. ``height``/``width`` of a detector); empty when unknown."""
+    from edgeinfer.preprocess import spec_from_metadata
+
+    spec = spec_from_metadata(engine.metadata)
+    if spec is None or spec.size is None or len(engine.inputs) != 1:
+        return {}
+    dims = engine.inputs[0].shape
+    shape = (1, *spec.tensor_shape())
+    if len(shape) != len(dims):
+        return {}
+    return {str(d): shape[i] for i, d in enumerate(dims) if i and not isinstance(d, int)}
+
+
+def _interleaved(runners: tuple[Runner, Runner], feed: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """``(2, n)`` latencies in ns: blocks of BLOCK runs, the order alternating per block."""
+    clock = time.perf_counter_ns
+    lat = np.empty((2, n), dtype=np.int64)
+    done = 0
+    while done < n:
+        size = min(BLOCK, n - done)
+        order = (0, 1) if (done // BLOCK) % 2 == 0 else (1, 0)
+        for k in order:
+            infer = runners[k].infer
+            for i in range(done, done + size):
+                t0 = clock()
+                infer(feed)
+                lat[k, i] = clock() - t0
+        done += size
+    return lat
 
 
 def fp32_baseline(engine: Engine) -> Engine | None:
@@ -135,9 +166,15 @@ def fp32_baseline(engine: Engine) -> Engine | None:
 def guardrail(
     engine: Engine, *, threads: int | None = None, iterations: int = 30
 ) -> LatencyComparison | None:
-    """Compare a lower-precision ``engine`` with its FP32 build; None for FP32 engines or when
-    the source model is not available."""
+    """Compare a lower-precision ``engine`` with its FP32 build; None for FP32 engines, when
+    the source model is not available, or when an input has a symbolic dim with no known
+    value."""
     if engine.manifest.precision == "fp32":
+        return None
+    dims = feed_dims(engine)
+    if any(
+        not isinstance(d, int) and str(d) not in dims for s in engine.inputs for d in s.shape[1:]
+    ):
         return None
     base = fp32_baseline(engine)
     if base is None:

@@ -1,4 +1,4 @@
-"""``edgeinfer build MODEL.onnx -o ENGINE_DIR``."""
+"""``edgeinfer build MODEL.onnx -o ENGINE_DIR [--precision ...] [--calib DATA ...]``."""
 
 from __future__ import annotations
 
@@ -9,29 +9,162 @@ from edgeinfer.cli.common import add_build_options, build_config_from_args
 
 
 def register(sub: Any) -> None:
+    from edgeinfer.calibration.config import METHODS
+
     p = sub.add_parser("build", help="build an engine directory from an ONNX model")
     p.add_argument("model", help="ONNX model file")
     p.add_argument("-o", "--output", required=True, help="engine directory to write")
     add_build_options(p)
     p.add_argument("--precision", default="fp32", help="fp32 | fp16 | bf16 | int8")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="NAME_OR_OPTYPE",
+        help="node names or op types kept in FP32 when lowering precision (repeatable)",
+    )
+    g = p.add_argument_group("int8 calibration")
+    g.add_argument(
+        "--calib",
+        default=None,
+        metavar="DATA",
+        help="calibration data: images:DIR, npz:FILE, photos[:N], fashion-mnist:train, …",
+    )
+    g.add_argument(
+        "--calibrator", default=None, choices=METHODS, help="calibration method (default entropy)"
+    )
+    g.add_argument(
+        "--calib-samples", type=int, default=None, metavar="N", help="samples (default 256)"
+    )
+    g.add_argument(
+        "--percentile", type=float, default=None, help="percentile calibrator's value (99.99)"
+    )
+    g.add_argument(
+        "--calib-cache", default=None, metavar="FILE", help="calibration cache file to reuse"
+    )
+    g.add_argument(
+        "--symmetric-activations", action="store_true", help="symmetric activation ranges"
+    )
+    g.add_argument("--per-tensor", action="store_true", help="per-tensor (not per-channel) weights")
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--no-cache", action="store_true", help="rebuild even when cached")
+    p.add_argument(
+        "--no-guardrail",
+        action="store_true",
+        help="skip measuring a lower-precision engine against FP32",
+    )
+    p.add_argument("--json", default=None, metavar="FILE", help="write the build result as JSON")
     p.set_defaults(func=run)
 
 
+_CALIB_FLAGS = (
+    ("calib", "data"),
+    ("calibrator", "method"),
+    ("calib_samples", "samples"),
+    ("percentile", "percentile"),
+    ("calib_cache", "cache"),
+)
+
+
+def calibration_from_args(args: argparse.Namespace) -> Any:
+    """The CalibrationConfig the flags ask for (None unless --precision int8).
+
+    Raises:
+        ConfigError: calibration flags with a precision that does not calibrate.
+    """
+    from edgeinfer.calibration import CalibrationConfig
+    from edgeinfer.errors import ConfigError
+
+    given = {key: getattr(args, flag) for flag, key in _CALIB_FLAGS if getattr(args, flag)}
+    if args.symmetric_activations:
+        given["symmetric_activations"] = True
+    if args.per_tensor:
+        given["per_channel"] = False
+    if args.precision != "int8":
+        if given:
+            raise ConfigError(
+                f"calibration flags ({', '.join(sorted(given))}) only apply to --precision int8; "
+                "drop them or build int8"
+            )
+        return None
+    return CalibrationConfig(**given)
+
+
 def run(args: argparse.Namespace) -> int:
+    from edgeinfer.backends import get_backend
+    from edgeinfer.calibration import pin_data
+    from edgeinfer.engine import build
+    from edgeinfer.model import Model
+
+    model = Model.load(args.model)
+    calib = calibration_from_args(args)
+    exclude = tuple(x for group in args.exclude for x in group)
+
+    def config_for(cal: Any) -> Any:
+        items = None if cal is None else cal.to_items()
+        return build_config_from_args(args, exclude=exclude, calibration=items)
+
+    config = config_for(calib)
+    get_backend(config.backend).check_config(config)
+    if calib is not None and not args.no_cache:  # changed data files: a different engine
+        config = config_for(pin_data(model, calib, quiet=args.quiet))
+    engine = build(model, config, args.output, cache=not args.no_cache, overwrite=args.force)
+    comparison = None
+    _print_engine(engine)
+    if config.precision != "fp32" and not args.no_guardrail:
+        comparison = print_guardrail(engine, args)
+    if args.json:
+        from edgeinfer.cli.common import command_line, write_json
+
+        write_json(
+            args.json,
+            {
+                "engine": str(engine.path),
+                "from_cache": engine.from_cache,
+                "manifest": engine.manifest.to_dict(),
+                "guardrail": None if comparison is None else comparison.to_dict(),
+                "command": command_line(args),
+            },
+        )
+    return 0
+
+
+def _print_engine(engine: Any) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    from edgeinfer.engine import build
-
-    config = build_config_from_args(args)
-    engine = build(args.model, config, args.output, cache=not args.no_cache, overwrite=args.force)
     con = Console()
     state = "cache hit" if engine.from_cache else f"built in {engine.manifest.build_seconds:.2f} s"
     con.print(
         f"[bold green]engine[/] {escape(str(engine.path))}  {escape(engine.describe())}  ({state})"
     )
-    for note in engine.manifest.notes:
+    m = engine.manifest
+    if m.precision != m.executed_precision:
+        con.print(f"[yellow]precision:[/] requested {m.precision}, executes {m.executed_precision}")
+    else:
+        con.print(f"precision: {m.executed_precision}")
+    for note in m.notes:
         con.print(f"[yellow]note:[/] {escape(note)}")
-    return 0
+
+
+def print_guardrail(engine: Any, args: argparse.Namespace) -> Any:
+    """Measure a lower-precision ``engine`` against its FP32 build and print the verdict
+    (shared with ``bench``); returns the :class:`LatencyComparison` or None."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from edgeinfer.bench.guardrail import guardrail
+
+    con = Console()
+    comparison = guardrail(engine, threads=args.threads)
+    if comparison is None:
+        con.print(
+            "[yellow]note:[/] guardrail skipped: the source ONNX file is not available "
+            "(or an input has a symbolic size); compare with: edgeinfer bench"
+        )
+    elif comparison.faster:
+        con.print(f"[green]guardrail:[/] {escape(comparison.message())}")
+    else:
+        con.print(f"[yellow]note:[/] {escape(comparison.message())}")
+    return comparison

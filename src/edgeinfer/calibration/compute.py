@@ -1,0 +1,183 @@
+"""Run a calibrator (ONNX Runtime's) over calibration data, with a cache."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeinfer.calibration.config import CalibrationConfig
+from edgeinfer.calibration.data import CalibrationData, Feed, calibration_data
+from edgeinfer.calibration.table import CalibrationKey, CalibrationTable
+from edgeinfer.errors import BackendError, DataError
+from edgeinfer.progress import Progress
+
+if TYPE_CHECKING:
+    from edgeinfer.model import Model
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_path(key: CalibrationKey) -> Path:
+    """``<cache dir>/calibration/<digest>.json``."""
+    from edgeinfer.engine import cache_dir
+
+    return cache_dir() / "calibration" / f"{key.digest()[:32]}.json"
+
+
+def calibration_key(
+    model: Model, config: CalibrationConfig, data: CalibrationData
+) -> CalibrationKey:
+    return CalibrationKey(
+        model_hash=model.hash,
+        method=config.method,
+        params=config.range_params(),
+        data_fingerprint=data.fingerprint,
+        preprocess=data.preprocess,
+    )
+
+
+def _reuse(path: Path, key: CalibrationKey, *, explicit: bool) -> CalibrationTable | None:
+    """The cached table at ``path`` if its key matches ``key``; None to recalibrate."""
+    if not path.exists():
+        return None
+    try:
+        table = CalibrationTable.load(path)
+    except DataError:
+        if explicit:
+            raise
+        return None  # a corrupted entry in our own cache: recompute it
+    if explicit and table.key.model_hash != key.model_hash:
+        raise DataError(
+            f"calibration cache '{path}' was made for another model (model hash "
+            f"{table.key.model_hash[:12]}…, '{table.model_name}'), not this one "
+            f"({key.model_hash[:12]}…); pass a different --calib-cache file or delete it"
+        )
+    if table.key == key:
+        return table
+    log.info(
+        "calibration cache %s is stale (%s changed)", path, ", ".join(table.key.differences(key))
+    )
+    return None
+
+
+def calibrate(
+    model: Model,
+    config: CalibrationConfig,
+    *,
+    cache: str | Path | None = None,
+    use_cache: bool = True,
+    data: CalibrationData | None = None,
+    quiet: bool | None = None,
+) -> CalibrationTable:
+    """Activation ranges of ``model`` on ``config.data``, from the cache when it matches.
+
+    Args:
+        model: the FP32 model to calibrate (the one that will be quantized).
+        config: calibrator and data settings.
+        cache: the cache file (None: one per key under the edgeinfer cache directory). An
+            explicit file made for another model is an error; one whose other key parts
+            differ is recomputed and overwritten.
+        use_cache: False to always recompute (the result is still written).
+        data: already loaded calibration data (None: load it from ``config``).
+        quiet: no progress bars.
+
+    Raises:
+        DataError: no/too little/mismatching data, or a cache file from another model.
+    """
+    data = data if data is not None else calibration_data(model, config, quiet=quiet)
+    key = calibration_key(model, config, data)
+    explicit = cache is not None
+    path = Path(cache) if cache is not None else default_cache_path(key)
+    if use_cache:
+        hit = _reuse(path, key, explicit=explicit)
+        if hit is not None:
+            return hit
+    t0 = time.perf_counter()
+    ranges = run_calibrator(model, config, data.feeds, quiet=quiet)
+    table = CalibrationTable(
+        key=key,
+        ranges=ranges,
+        samples=data.samples,
+        seconds=time.perf_counter() - t0,
+        model_name=model.name,
+    )
+    return table.save(path)
+
+
+class _OneBatch:
+    """An ONNX Runtime ``CalibrationDataReader`` over a single batch."""
+
+    def __init__(self, feed: Feed) -> None:
+        self._feed: Feed | None = feed
+
+    def get_next(self) -> Feed | None:
+        feed, self._feed = self._feed, None
+        return feed
+
+    def __len__(self) -> int:
+        return 1
+
+
+def _ort_method(method: str) -> Any:
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+        "distribution": CalibrationMethod.Distribution,
+    }[method]
+
+
+def _extra_options(config: CalibrationConfig) -> dict[str, Any]:
+    opts: dict[str, Any] = {"symmetric": config.symmetric_activations}
+    if config.method == "percentile":
+        opts["percentile"] = config.percentile
+    return opts
+
+
+def run_calibrator(
+    model: Model, config: CalibrationConfig, feeds: list[Feed], *, quiet: bool | None = None
+) -> dict[str, tuple[float, float]]:
+    """Run ONNX Runtime's calibrator for ``config.method`` batch by batch (bounded memory)."""
+    from onnxruntime.quantization import create_calibrator
+
+    if not feeds:
+        raise DataError("no calibration batches; pass --calib DATA with at least a few samples")
+    with tempfile.TemporaryDirectory(prefix="edgeinfer-calib-") as tmp:
+        src = Path(tmp) / "model.onnx"
+        model.save(src)
+        large = model.proto.ByteSize() > 2**31 - 1
+        try:
+            calibrator = create_calibrator(
+                src,
+                None,  # every float tensor: one calibration serves any --exclude set
+                augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                calibrate_method=_ort_method(config.method),
+                use_external_data_format=large,
+                extra_options=_extra_options(config),
+            )
+        except Exception as exc:
+            raise BackendError(
+                f"ONNX Runtime cannot prepare '{model.name}' for calibration: "
+                f"{str(exc).strip().splitlines()[0]}; check that the model runs in ONNX Runtime"
+            ) from exc
+        # ONNX Runtime's histogram calibrators print to stdout: keep the CLI output clean.
+        with Progress(quiet) as progress, contextlib.redirect_stdout(io.StringIO()):
+            for feed in progress.track(feeds, f"calibrating ({config.method})"):
+                calibrator.collect_data(_OneBatch(feed))
+            tensors = calibrator.compute_data()
+    return {name: _range(td.range_value) for name, td in tensors.items()}
+
+
+def _range(value: tuple[Any, Any]) -> tuple[float, float]:
+    """(min, max) as floats (ONNX Runtime gives 0-d or 1-element arrays)."""
+    import numpy as np
+
+    lo, hi = (float(np.asarray(v, dtype=np.float64).reshape(-1)[0]) for v in value)
+    return lo, hi

@@ -1,0 +1,140 @@
+"""Pass infrastructure (onnx-ir style): a pass maps a Model to a PassResult.
+
+    result = Fp16Pass(Fp16Config())(model)
+    result.model, result.modified, result.notes
+
+:meth:`Pass.__call__` checks the pass's pre-conditions, runs :meth:`Pass.call`, then checks
+its post-conditions on the new model. A :class:`PassManager` is itself a pass.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from edgeinfer.errors import ModelError
+
+if TYPE_CHECKING:
+    import onnx
+
+    from edgeinfer.model import Model
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What a pass produced.
+
+    Attributes:
+        model: the output model (the input object itself when nothing changed).
+        modified: whether the pass changed anything.
+        notes: human-readable facts for the engine manifest (what was converted/kept).
+    """
+
+    model: Model
+    modified: bool
+    notes: tuple[str, ...] = ()
+
+
+class Pass(ABC):
+    """One ONNX -> ONNX transform with pre/post-condition checks."""
+
+    name: ClassVar[str] = "pass"
+
+    def requires(self, model: Model) -> None:
+        """Pre-condition; raise an EdgeInferError naming the fix when ``model`` is unusable."""
+        if not model.proto.graph.node:
+            raise ModelError(
+                f"pass '{self.name}' got a model with no nodes ('{model.name}'); export the "
+                "model's graph first"
+            )
+
+    def ensures(self, model: Model) -> None:
+        """Post-condition on the output model (default: it is a valid ONNX graph)."""
+        import onnx
+
+        try:
+            onnx.checker.check_model(model.proto)
+        except Exception as exc:
+            raise ModelError(
+                f"pass '{self.name}' produced an invalid model ({exc}); exclude the offending "
+                "nodes with --exclude or report the model"
+            ) from exc
+
+    @abstractmethod
+    def call(self, model: Model) -> PassResult:
+        """Transform ``model``; never mutate it in place."""
+
+    def __call__(self, model: Model) -> PassResult:
+        self.requires(model)
+        result = self.call(model)
+        if result.modified:
+            self.ensures(result.model)
+        return result
+
+
+class PassManager(Pass):
+    """Run passes in order; itself a pass (modified if any pass modified the model)."""
+
+    name = "pass-manager"
+
+    def __init__(self, passes: Sequence[Pass]) -> None:
+        self.passes = tuple(passes)
+
+    def call(self, model: Model) -> PassResult:
+        modified = False
+        notes: list[str] = []
+        for p in self.passes:
+            result = p(model)
+            model = result.model
+            modified = modified or result.modified
+            notes.extend(result.notes)
+        return PassResult(model, modified, tuple(notes))
+
+
+def copy_proto(model: Model) -> onnx.ModelProto:
+    """A deep copy of ``model``'s proto to edit."""
+    import onnx
+
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.proto)
+    return proto
+
+
+def ensure_node_names(proto: onnx.ModelProto) -> int:
+    """Name unnamed nodes ``<OpType>_<index>`` (in place) so they can be excluded by name;
+    returns how many were named."""
+    used = {n.name for n in proto.graph.node if n.name}
+    count = 0
+    for i, node in enumerate(proto.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{i}"
+            while name in used:
+                name += "_"
+            node.name = name
+            used.add(name)
+            count += 1
+    return count
+
+
+def check_exclude(proto: onnx.ModelProto, exclude: Sequence[str]) -> tuple[set[str], set[str]]:
+    """Split ``exclude`` into (node names, op types) present in the graph.
+
+    An ONNX op type absent from this graph is accepted (nothing to exclude).
+
+    Raises:
+        ModelError: an entry is neither a node name of the graph nor an ONNX op type.
+    """
+    import onnx
+
+    names = {n.name for n in proto.graph.node}
+    ops = {n.op_type for n in proto.graph.node}
+    unknown = [e for e in exclude if e not in names and e not in ops and not onnx.defs.has(e)]
+    if unknown:
+        sample = ", ".join(sorted(names)[:5])
+        raise ModelError(
+            f"--exclude {', '.join(unknown)}: no node or op type of that name in the model; "
+            f"op types here: {', '.join(sorted(ops))}; node names look like: {sample}"
+        )
+    return {e for e in exclude if e in names}, {e for e in exclude if e not in names}

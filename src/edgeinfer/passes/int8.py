@@ -1,0 +1,217 @@
+"""INT8 pass: static QDQ quantization with calibrated activation ranges (ONNX Runtime).
+
+Steps: optional pre-processing (ONNX Runtime's ``quant_pre_process``: shape inference and
+basic graph optimization), calibration (:func:`edgeinfer.calibration.calibrate`, cached), then
+``quantize_static`` in QDQ format fed with the calibrated ranges. Weights are INT8 (per output
+channel by default); activations UINT8 asymmetric or INT8 symmetric. Excluded nodes (by name
+or op type) stay FP32: the optimizer's mixed precision builds on this.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeinfer.calibration.config import CalibrationConfig
+from edgeinfer.errors import BackendError, ConfigError, ModelError
+from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto, ensure_node_names
+
+if TYPE_CHECKING:
+    from edgeinfer.calibration.table import CalibrationTable
+    from edgeinfer.model import Model
+
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+@dataclass(frozen=True)
+class Int8Config:
+    """Settings of :class:`Int8Pass`.
+
+    Attributes:
+        calibration: calibrator, data, and activation/weight granularity settings.
+        exclude: node names or op types kept in FP32.
+        preprocess: run ONNX Runtime's ``quant_pre_process`` first (recommended).
+        op_types: op types to quantize (empty: every op ONNX Runtime can quantize).
+    """
+
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    exclude: tuple[str, ...] = ()
+    preprocess: bool = True
+    op_types: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.calibration, CalibrationConfig):
+            raise ConfigError("Int8Config.calibration must be a CalibrationConfig")
+        for name in ("exclude", "op_types"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"int8 {name} must be a list of names")
+            object.__setattr__(self, name, tuple(value))
+
+
+def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[Model, list[str]]:
+    """Name unnamed nodes and (optionally) run ``quant_pre_process``; the result is what gets
+    calibrated and quantized (its hash keys the calibration cache)."""
+    from edgeinfer.model import Model as _Model
+
+    proto = copy_proto(model)
+    ensure_node_names(proto)
+    named = _Model.from_proto(proto, model.path)
+    if not preprocess:
+        return named, []
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="edgeinfer-q-") as tmp:
+        out = Path(tmp) / "pre.onnx"
+        try:
+            quant_pre_process(named.proto, out, skip_symbolic_shape=False)
+            pre = _Model.load(out)
+        except Exception as exc:  # symbolic shape inference fails on some graphs
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return named, [f"int8: pre-processing skipped ({first})"]
+    pre.path = model.path
+    return pre, []
+
+
+def _op_types_to_quantize(config: Int8Config, excluded_ops: set[str]) -> list[str]:
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    ops = set(config.op_types) or (set(QDQRegistry) | set(QLinearOpsRegistry))
+    return sorted(ops - excluded_ops)
+
+
+class Int8Pass(Pass):
+    """Static INT8 QDQ quantization with calibrated ranges.
+
+    Args:
+        config: the pass settings.
+        table: precomputed ranges for the prepared model (None: calibrate, with the cache).
+        quiet: no progress bars.
+    """
+
+    name = "int8"
+
+    def __init__(
+        self,
+        config: Int8Config | None = None,
+        *,
+        table: CalibrationTable | None = None,
+        quiet: bool | None = None,
+    ) -> None:
+        self.config = config or Int8Config()
+        self.table = table
+        self.quiet = quiet
+        self.last_table: CalibrationTable | None = None
+
+    def requires(self, model: Model) -> None:
+        super().requires(model)
+        bad = sorted({n.op_type for n in model.proto.graph.node if n.op_type in QDQ_OPS})
+        if bad:
+            raise ModelError(
+                f"model '{model.name}' is already quantized ({', '.join(bad)} present); "
+                "build it with --precision fp32, or quantize the FP32 original"
+            )
+
+    def call(self, model: Model) -> PassResult:
+        from edgeinfer.calibration import calibrate
+
+        prepared, notes = prepare_for_quantization(model, preprocess=self.config.preprocess)
+        names, ops = check_exclude(prepared.proto, self.config.exclude)
+        cal = self.config.calibration
+        table = self.table or calibrate(prepared, cal, cache=cal.cache, quiet=self.quiet)
+        if table.key.model_hash != prepared.hash:
+            raise ConfigError(
+                "the calibration table was made for another model (or another pre-processing "
+                "setting); calibrate the prepared model (prepare_for_quantization) again"
+            )
+        self.last_table = table
+        quantized = self._quantize(prepared, table, names, ops)
+        notes.append(_calibration_note(table))
+        notes.extend(_summary(prepared, quantized, names | ops))
+        return PassResult(quantized, True, tuple(notes))
+
+    def _quantize(
+        self, model: Model, table: CalibrationTable, names: set[str], ops: set[str]
+    ) -> Model:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+        from onnxruntime.quantization.calibrate import save_tensors_data
+
+        from edgeinfer.model import Model as _Model
+
+        cal = self.config.calibration
+        sym = cal.symmetric_activations
+        kwargs = {
+            "quant_format": QuantFormat.QDQ,
+            "op_types_to_quantize": _op_types_to_quantize(self.config, ops),
+            "per_channel": cal.per_channel,
+            "activation_type": QuantType.QInt8 if sym else QuantType.QUInt8,
+            "weight_type": QuantType.QInt8,
+            "nodes_to_exclude": sorted(names),
+            "calibrate_method": CalibrationMethod.MinMax,  # ranges come from our table
+            "extra_options": {"ActivationSymmetric": sym, "WeightSymmetric": True},
+        }
+        with tempfile.TemporaryDirectory(prefix="edgeinfer-q-") as tmp:
+            src, dst, ranges = (Path(tmp) / n for n in ("in.onnx", "out.onnx", "ranges.json"))
+            model.save(src)
+            save_tensors_data(table.to_tensors_data(), ranges)
+            _quantize_static(model.name, src, dst, ranges, kwargs)
+            return _Model.from_proto(_load(dst), model.path)
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """quantize_static logs advice through the root logger; silence it for this call only."""
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(max(old, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(old)
+
+
+def _quantize_static(name: str, src: Path, dst: Path, ranges: Path, kwargs: dict[str, Any]) -> None:
+    from onnxruntime.quantization import quantize_static
+
+    try:
+        with _quiet_root_logger():
+            quantize_static(str(src), str(dst), None, calibration_cache_path=str(ranges), **kwargs)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise BackendError(
+            f"ONNX Runtime cannot quantize '{name}': {first}; exclude the offending nodes or "
+            "op types with --exclude, or use --precision fp32"
+        ) from exc
+
+
+def _load(path: Path) -> Any:
+    import onnx
+
+    return onnx.load(str(path), load_external_data=True)
+
+
+def _calibration_note(table: CalibrationTable) -> str:
+    where = f" ({table.path})" if table.path else ""
+    if table.from_cache:
+        return f"calibration: reused cache{where}, {table.method}, {len(table)} tensors"
+    return (
+        f"calibration: ran {table.method} on {table.samples} samples in {table.seconds:.1f} s, "
+        f"{len(table)} tensors, cached{where}"
+    )
+
+
+def _summary(before: Model, after: Model, excluded: set[str]) -> list[str]:
+    q = Counter(n.op_type for n in after.proto.graph.node if n.op_type in QDQ_OPS)
+    notes = [
+        f"int8: static QDQ, {q['QuantizeLinear']} QuantizeLinear / "
+        f"{q['DequantizeLinear']} DequantizeLinear inserted"
+    ]
+    if excluded:
+        notes.append(f"int8: kept in FP32 by --exclude: {', '.join(sorted(excluded))}")
+    return notes

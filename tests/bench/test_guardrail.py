@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeinfer.bench.guardrail import LatencyComparison, compare_latency, guardrail
+from edgeinfer.config import BuildConfig
+from edgeinfer.engine import build
+
+from ..passes.helpers import write_calib
+
+
+def _cmp(cand: float, base: float, backend: str = "onnxruntime") -> LatencyComparison:
+    return LatencyComparison("int8", "fp32", cand, base, cand, base, 30, 2, backend)
+
+
+def test_message_says_plainly_when_not_faster() -> None:
+    slow = _cmp(1.85, 1.76)
+    assert not slow.faster
+    assert slow.message() == (
+        "int8 is not faster than fp32 on this host (p50 1.85 ms vs 1.76 ms); keep fp32 or try "
+        "--backend openvino"
+    )
+    assert "--backend onnxruntime" in _cmp(1.0, 1.0, "openvino").message()
+    assert not _cmp(1.0, 1.02).faster  # within the noise margin is not "faster"
+
+
+def test_message_when_faster() -> None:
+    fast = _cmp(6.1, 18.3)
+    assert fast.faster and round(fast.speedup, 2) == 3.0
+    assert fast.message() == "int8 is 3.00x faster than fp32 on this host (p50 6.10 ms vs 18.30 ms)"
+    assert fast.to_dict()["faster"] is True
+
+
+def test_compare_latency_measures_both_engines_interleaved(conv_relu_path: Path) -> None:
+    a = build(conv_relu_path, BuildConfig(threads=1))
+    b = build(conv_relu_path, BuildConfig(threads=1, options={"optimization_level": "basic"}))
+    result = compare_latency(a, b, iterations=10, warmup=2)
+    assert result.iterations == 10 and result.threads == 1
+    assert result.candidate_p50 > 0 and result.baseline_p50 > 0
+    assert result.candidate_p50 <= result.candidate_p99
+
+
+def test_guardrail_builds_the_fp32_baseline_from_the_source_model(
+    conv_relu_path: Path, tmp_path: Path
+) -> None:
+    fp32 = build(conv_relu_path)
+    assert guardrail(fp32) is None
+    cal = (("data", write_calib(tmp_path / "c.npz")), ("method", "minmax"), ("samples", 32))
+    int8 = build(conv_relu_path, BuildConfig(precision="int8", calibration=cal))
+    result = guardrail(int8, iterations=5)
+    assert result is not None and result.candidate == "int8" and result.baseline == "fp32"
+    conv_relu_path.unlink()  # the source is gone: nothing to compare with
+    assert guardrail(int8) is None
+
+
+def test_symbolic_image_size_comes_from_the_stored_preprocessing(tmp_path: Path) -> None:
+    import onnx
+
+    from edgeinfer.bench.guardrail import feed_dims
+    from edgeinfer.model import Model
+    from edgeinfer.preprocess import PreprocessSpec
+
+    from ..conftest import make_conv_relu
+
+    proto = make_conv_relu()
+    for vi in (*proto.graph.input, *proto.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        dims[2].dim_param, dims[3].dim_param = "height", "width"
+    path = tmp_path / "dyn.onnx"
+    onnx.save(proto, str(path))
+    cal = (("data", write_calib(tmp_path / "c.npz")), ("method", "minmax"), ("samples", 32))
+    bare = build(path, BuildConfig(precision="int8", calibration=cal))
+    assert feed_dims(bare) == {} and guardrail(bare) is None  # no size known: skipped
+    spec = PreprocessSpec(size=(16, 16), resize="direct")
+    Model.load(path).with_meta(preprocess=spec.to_dict()).save(path)
+    sized = build(path, BuildConfig(precision="int8", calibration=cal))
+    assert feed_dims(sized) == {"height": 16, "width": 16}
+    result = guardrail(sized, iterations=5)
+    assert result is not None and result.iterations == 5
