@@ -17,6 +17,7 @@ __all__ = ["get_backend", "list_backends", "load_runner", "register_backend"]
 # Built-in backends: name -> "module:Class". Imported only when asked for.
 _BUILTIN: dict[str, str] = {
     "onnxruntime": "edgeinfer.backends.onnxruntime:OnnxRuntimeBackend",
+    "openvino": "edgeinfer.backends.openvino:OpenVinoBackend",
 }
 _REGISTERED: dict[str, type[Backend]] = {}
 _INSTANCES: dict[str, Backend] = {}

@@ -1,0 +1,186 @@
+"""OpenVINO CPU backend.
+
+Build: ONNX (FP32, or INT8 QDQ from :func:`edgeinfer.passes.precision.lower_precision`) →
+OpenVINO IR (``model.xml`` + ``model.bin``, weights kept in FP32), optionally quantized by
+NNCF (``quantizer=nncf``). The IR is compiled once during the build to read back the
+precision the CPU plugin really executes, which the manifest records: OpenVINO's CPU plugin
+runs **bf16 by default** on CPUs with AVX512-BF16/AMX, so ``precision="fp32"`` pins
+``INFERENCE_PRECISION_HINT=f32``.
+
+Run: :class:`edgeinfer.backends.openvino_runner.OpenVinoRunner`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeinfer.backends import register_backend
+from edgeinfer.backends.base import Backend, BuildResult
+from edgeinfer.backends.openvino_settings import (
+    OpenVinoSettings,
+    check_capability,
+    compile_properties,
+    executed_precision,
+    ignored_options,
+    read_properties,
+    requested_hint,
+)
+from edgeinfer.errors import BackendError
+
+if TYPE_CHECKING:
+    import openvino as ov
+
+    from edgeinfer.backends.openvino_runner import OpenVinoRunner
+    from edgeinfer.config import BuildConfig
+    from edgeinfer.engine import Engine
+    from edgeinfer.model import Model
+
+XML = "model.xml"
+BIN = "model.bin"
+DEVICE = "CPU"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an OpenVINO exception (its messages run to dozens of lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _convert(model: Model) -> ov.Model:
+    """ONNX → ``ov.Model`` through a temporary file (the ONNX frontend reads files)."""
+    import onnx
+    import openvino as ov
+
+    with tempfile.TemporaryDirectory(prefix="edgeinfer-ov-") as tmp:
+        path = Path(tmp) / "model.onnx"
+        large = model.proto.ByteSize() > 2**31 - 1
+        onnx.save_model(
+            model.proto, str(path), save_as_external_data=large, location="model.onnx.data"
+        )
+        try:
+            return ov.convert_model(str(path))
+        except Exception as exc:
+            raise BackendError(
+                f"OpenVINO cannot convert '{model.name}': {first_line(exc)}; check that its ops are "
+                "supported by OpenVINO's ONNX frontend (or try --backend onnxruntime)"
+            ) from exc
+
+
+def compile_ir(core: ov.Core, model: ov.Model | str, props: dict[str, Any], what: str) -> Any:
+    """``core.compile_model`` on the CPU with ``props``; failures become a BackendError."""
+    try:
+        return core.compile_model(model, DEVICE, props)
+    except Exception as exc:
+        raise BackendError(
+            f"OpenVINO cannot compile {what} for the CPU: {first_line(exc)}; rebuild the engine, or "
+            "try other options (performance_hint, streams, inference_precision)"
+        ) from exc
+
+
+@register_backend
+class OpenVinoBackend(Backend):
+    """OpenVINO on the CPU: IR conversion, runtime hints, bf16 and INT8 (QDQ or NNCF)."""
+
+    name = "openvino"
+    extra = "openvino"
+    distribution = "openvino"
+    module = "openvino"
+    precisions = ("fp32", "fp16", "bf16", "int8")
+
+    def check_config(self, config: BuildConfig) -> None:
+        import openvino as ov
+
+        super().check_config(config)
+        settings = OpenVinoSettings.from_config(config)
+        hint = requested_hint(config.precision, settings)
+        check_capability(ov.Core(), config.precision, hint, settings)
+        if config.precision == "int8":
+            from edgeinfer.calibration import CalibrationConfig
+
+            CalibrationConfig.from_items(config.calibration)
+
+    def build(self, model: Model, config: BuildConfig, directory: Path) -> BuildResult:
+        import openvino as ov
+
+        settings = OpenVinoSettings.from_config(config)
+        hint = requested_hint(config.precision, settings)
+        ov_model, notes = _to_openvino(model, config, settings)
+        ov.save_model(ov_model, str(directory / XML), compress_to_fp16=False)
+        core = ov.Core()
+        props = compile_properties(
+            hint, settings.performance_hint, config.threads, settings.streams
+        )
+        compiled = compile_ir(core, str(directory / XML), props, f"'{model.name}'")
+        readback = read_properties(compiled)
+        if hint is not None and readback["inference_precision"] != hint:
+            raise BackendError(
+                f"OpenVINO was asked to run inference precision {hint} but its CPU plugin "
+                f"runs {readback['inference_precision']} on this host; choose another "
+                "--precision (or --backend onnxruntime)"
+            )
+        executed = executed_precision(config.precision, readback)
+        notes.extend(_notes(config.precision, hint, executed, readback))
+        if ignored_options(config):
+            notes.append(
+                f"option(s) {', '.join(ignored_options(config))} ignored: they apply only to "
+                "--precision int8"
+            )
+        meta = {"openvino": {**readback, "requested_hint": hint or "default"}}
+        return BuildResult(
+            payload=(XML, BIN), executed_precision=executed, notes=tuple(notes), metadata=meta
+        )
+
+    def runner(self, engine: Engine, **options: Any) -> OpenVinoRunner:
+        from edgeinfer.backends.openvino_runner import OpenVinoRunner
+
+        return OpenVinoRunner(engine, **options)
+
+
+def _to_openvino(
+    model: Model, config: BuildConfig, settings: OpenVinoSettings
+) -> tuple[ov.Model, list[str]]:
+    """The ``ov.Model`` to save: FP32, INT8 from QDQ ONNX (OpenVINO turns QDQ pairs into
+    FakeQuantize), or INT8 by NNCF; plus notes naming the route."""
+    if config.precision == "int8" and settings.quantizer == "nncf":
+        from edgeinfer.backends.openvino_nncf import named_model, nncf_quantize
+
+        named = named_model(model)
+        ov_model, route = nncf_quantize(_convert(named), named, config, settings)
+        return ov_model, [route]
+    if config.precision == "int8":
+        from edgeinfer.passes.precision import lower_precision
+
+        lowered, notes = lower_precision(model, config)
+        route = "int8 route: QDQ ONNX from edgeinfer.passes (static, calibrated)"
+        return _convert(lowered), [route, *notes]
+    return _convert(model), []
+
+
+def _notes(
+    precision: str, hint: str | None, executed: str, readback: Mapping[str, Any]
+) -> list[str]:
+    import openvino as ov
+
+    layers = ", ".join(f"{p} {n}" for p, n in sorted(readback["layer_precisions"].items()))
+    notes = [
+        f"OpenVINO {ov.get_version()} on {DEVICE}",
+        f"executed precision {executed}: INFERENCE_PRECISION_HINT "
+        f"{readback['inference_precision']} ({'requested' if hint else 'plugin default'})",
+        f"performance hint {readback['performance_hint']}, streams {readback['streams']}, "
+        f"threads {readback['threads']}",
+        f"layers by runtime precision: {layers or 'none'}",
+    ]
+    if precision == "fp32" and executed != "fp32":
+        notes.append(
+            f"precision fp32 was requested with inference_precision=default: the CPU plugin "
+            f"runs {executed}; drop the option to force fp32"
+        )
+    if precision == "int8" and not executed.startswith("int8"):
+        notes.append(
+            "no layer runs in int8: the model runs unquantized (all quantizable layers "
+            "excluded, or none the CPU plugin can run in int8)"
+        )
+    return notes
