@@ -18,6 +18,9 @@ from edgeinfer.errors import EdgeInferError
 COMMANDS: tuple[str, ...] = (
     "build",
     "bench",
+    "eval",
+    "compare",
+    "optimize",
     "info",
     "calib",
     "ros",

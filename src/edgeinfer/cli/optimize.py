@@ -1,0 +1,170 @@
+"""``edgeinfer optimize MODEL``: the fastest engine on this host that keeps accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def _names(values: list[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "optimize",
+        help="search backends/precisions for the fastest engine within an accuracy budget",
+        description="Build and measure candidate engines (backend x precision x calibrator, "
+        "mixed precision), select the fastest that meets the budgets, write the winning "
+        "engine, report.json and report.html to OUT_DIR.",
+    )
+    p.add_argument("model", help="ONNX file, or a zoo model (zoo:NAME or NAME)")
+    _data_args(p)
+    _budget_args(p)
+    _search_args(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        default="optimize-out",
+        metavar="OUT_DIR",
+        help="where the engine and reports go (default: optimize-out)",
+    )
+    p.add_argument(
+        "--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress output"
+    )
+    p.set_defaults(func=run)
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--calib",
+        default=None,
+        metavar="DATA",
+        help="calibration data: fashion-mnist:train, images:DIR, npz:FILE, photos[:N]",
+    )
+    p.add_argument(
+        "--eval",
+        default=None,
+        metavar="DATASET",
+        help="evaluation data; labels make the budget a top-1 drop (default: "
+        "fidelity to FP32 on the calibration-style data)",
+    )
+    p.add_argument("--calib-samples", type=int, default=128, help="samples per calibration")
+    p.add_argument(
+        "--eval-limit", type=int, default=None, metavar="N", help="use at most N eval samples"
+    )
+
+
+def _budget_args(p: argparse.ArgumentParser) -> None:
+    acc = p.add_mutually_exclusive_group()
+    acc.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=None,
+        metavar="PTS",
+        help="allowed top-1 drop vs FP32 in points (labels; default 1)",
+    )
+    acc.add_argument(
+        "--min-agreement",
+        type=float,
+        default=None,
+        metavar="FRAC",
+        help="required top-1 agreement with FP32 on confident inputs (default 0.995)",
+    )
+    p.add_argument(
+        "--confidence",
+        type=float,
+        default=0.5,
+        help="reference top-1 probability that makes an input confident (0.5)",
+    )
+    p.add_argument(
+        "--no-top5",
+        action="store_true",
+        help="do not require 100%% top-1-in-top-5 containment (fidelity budget)",
+    )
+    p.add_argument("--latency-budget-ms", type=float, default=None, metavar="X")
+    p.add_argument("--objective", default="p50", choices=("p50", "p99", "throughput"))
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backends", nargs="+", default=None, help="e.g. onnxruntime openvino")
+    p.add_argument("--precisions", nargs="+", default=None, help="e.g. fp32 bf16 int8")
+    p.add_argument(
+        "--calibrators",
+        nargs="+",
+        default=None,
+        help="int8 calibrators (default: percentile minmax)",
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="intra-op threads (default: backend's)"
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=15.0,
+        metavar="MIN",
+        help="stop starting new candidates after MIN minutes (default 15)",
+    )
+    p.add_argument("--finalists", type=int, default=4, help="candidates measured fully (4)")
+    p.add_argument("--no-mixed", action="store_true", help="do not try mixed precision")
+    p.add_argument(
+        "--mixed-units",
+        type=int,
+        default=12,
+        help="mixed precision: at most this many sensitivity probes (layers grouped beyond)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """An :class:`OptimizeConfig` from the parsed flags (validated there)."""
+    from edgeinfer.search.config import OptimizeConfig
+    from edgeinfer.search.select import Budget
+
+    budget = Budget(
+        max_accuracy_drop=args.max_accuracy_drop,
+        min_agreement=args.min_agreement,
+        confidence=args.confidence,
+        require_top5=not args.no_top5,
+        latency_budget_ms=args.latency_budget_ms,
+        objective=args.objective,
+    )
+    return OptimizeConfig(
+        calib=args.calib,
+        eval=args.eval,
+        budget=budget,
+        backends=_names(args.backends),
+        precisions=_names(args.precisions),
+        calibrators=_names(args.calibrators),
+        threads=args.threads,
+        time_budget_min=args.time_budget,
+        calib_samples=args.calib_samples,
+        eval_limit=args.eval_limit,
+        finalists=args.finalists,
+        mixed=not args.no_mixed,
+        mixed_units=args.mixed_units,
+        out_dir=args.output,
+        quiet=bool(getattr(args, "quiet", False)),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from edgeinfer.cli.common import command_line
+    from edgeinfer.search.optimize import check_budget, optimize
+    from edgeinfer.search.table import optimize_table
+
+    cfg = config_from_args(args)
+    result = optimize(args.model, cfg, command=command_line(args))
+    # Piped output (logs, CI) gets a wide table instead of rich's 80-column default.
+    out = Console() if sys.stdout.isatty() else Console(width=170)
+    out.print(optimize_table(result))
+    err = Console(stderr=True, highlight=False)
+    if result.engine_dir:
+        err.print(f"[bold green]engine[/] {result.engine_dir}")
+    err.print(f"report: {cfg.out_dir}/report.html, {cfg.out_dir}/report.json")
+    check_budget(result)
+    return 0

@@ -1,0 +1,163 @@
+"""The optimize report as one self-contained HTML file: summary, plots (PNG, base64), table."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edgeinfer.fileio import atomic_write_text
+
+if TYPE_CHECKING:
+    from edgeinfer.search.results import CandidateResult, OptimizeResult
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;font-size:13px;width:100%}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;vertical-align:top}
+th{background:#f3f3f3} td.l{text-align:left}
+tr.winner{background:#e8f7e8} tr.baseline{background:#eef3fb}
+.note{color:#555} .bad{color:#b00}
+"""
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def quality_cells(r: CandidateResult) -> list[str]:
+    """top-1, drop, agreement (confident / all), top-5 containment, mean KL."""
+    q = r.quality
+    if q is None:
+        return ["", "", "", "", ""]
+    top1 = _fmt(None if q.top1 is None else 100 * q.top1, ".2f")
+    drop = _fmt(q.top1_drop_pts, "+.2f")
+    conf = _fmt(q.agreement_confident, ".4f")
+    agr = (
+        f"{conf} / {_fmt(q.agreement, '.4f')}" if q.agreement is not None else _fmt(q.cosine, ".5f")
+    )
+    sub = " (subset)" if q.subset else ""
+    return [top1 + sub, drop, agr, _fmt(q.top5_containment, ".4f"), _fmt(q.mean_kl, ".5f")]
+
+
+def candidate_order(r: CandidateResult) -> tuple[int, float]:
+    """Finalists first (fastest first), then probed, pruned, failed, skipped."""
+    rank = {"measured": 0, "probed": 1, "pruned": 2, "error": 3, "skipped": 4}
+    return (rank.get(r.status, 5), r.latency.p50 if r.latency else float("inf"))
+
+
+def _row(result: OptimizeResult, r: CandidateResult) -> str:
+    cls = "winner" if r.name == result.winner else "baseline" if r.name == result.baseline else ""
+    lat = r.latency
+    speed = f"{1 / r.ratio_vs_baseline:.2f}x" if r.ratio_vs_baseline else ""
+    size = "" if r.size_bytes is None else f"{r.size_bytes / 1e6:.2f}"
+    why = "; ".join(r.reasons) or (r.error or "")
+    cells = [
+        f'<td class="l">{_esc(r.name)}{" ★" if r.name == result.winner else ""}</td>',
+        f'<td class="l">{_esc(r.status)}{" (" + _esc(r.latency_source) + ")" if r.latency_source else ""}</td>',
+        f"<td>{_esc(r.executed_precision or '')}</td>",
+        f"<td>{_fmt(lat.p50 if lat else None)}</td>",
+        f"<td>{_fmt(lat.p99 if lat else None)}</td>",
+        f"<td>{speed}</td>",
+        *[f"<td>{_esc(c)}</td>" for c in quality_cells(r)],
+        f"<td>{size}</td>",
+        f"<td>{_fmt(r.build_s, '.1f')}</td>",
+        f'<td class="l">{_esc(why)}</td>',
+    ]
+    return f'<tr class="{cls}">' + "".join(cells) + "</tr>"
+
+
+def table_html(result: OptimizeResult) -> str:
+    head = [
+        "candidate",
+        "status",
+        "runs",
+        "p50 ms",
+        "p99 ms",
+        "speed-up",
+        "top-1 %",
+        "drop pts",
+        "agreement conf / all",
+        "top-1 in top-5",
+        "mean KL",
+        "size MB",
+        "build s",
+        "decision",
+    ]
+    rows = "".join(_row(result, r) for r in sorted(result.candidates, key=candidate_order))
+    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + f"</tr>{rows}</table>"
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode()
+    return f'<p><img alt="{_esc(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+def _summary(result: OptimizeResult) -> str:
+    if result.winner:
+        sp = result.speedup_vs_baseline
+        head = (
+            f"<p><b>Winner: {_esc(result.winner)}</b> — {_esc(result.winner_reason)}. "
+            + (
+                f"{sp:.2f}x faster than the starting point ({_esc(result.baseline)}), "
+                "interleaved p50 ratio. "
+                if sp
+                else ""
+            )
+            + (f"Runner-up: {_esc(result.runner_up)}.</p>" if result.runner_up else "</p>")
+        )
+    else:
+        head = (
+            '<p class="bad"><b>No candidate meets the budgets.</b> Closest: '
+            f"{_esc(', '.join(result.closest) or 'none')}.</p>"
+        )
+    items = [result.data_note, *result.notes]
+    if result.skipped:
+        items.append("skipped: " + ", ".join(result.skipped))
+    for m in result.mixed:
+        cost = f", latency {m.latency_cost:.2f}x pure INT8" if m.latency_cost else ""
+        items.append(
+            f"mixed precision on {m.base}: kept {len(m.excluded)} node(s) in FP32 "
+            f"({', '.join(m.excluded[:8])}{'…' if len(m.excluded) > 8 else ''})"
+            f" — {'meets' if m.meets_budget else 'misses'} the budget{cost}. {m.note}"
+        )
+    notes = "".join(f'<li class="note">{_esc(i)}</li>' for i in items)
+    return head + f"<ul>{notes}</ul>"
+
+
+def render_html(result: OptimizeResult) -> str:
+    """The whole report as an HTML string (plots need the ``report`` extra)."""
+    from edgeinfer.report.plots import cdf_png, scatter_png
+
+    title = f"edgeinfer optimize — {result.model.get('name')}"
+    host = result.host
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(title)}</title>",
+        f"<style>{_CSS}</style></head><body><h1>{_esc(title)}</h1>",
+        f"<p class='note'>{_esc(host.get('cpu_model'))}, {_esc(host.get('cpu_count'))} cpus; "
+        f"{_esc(result.created)}; {result.wall_s:.0f} s"
+        + (" — <b class='bad'>PARTIAL (interrupted)</b>" if result.partial else "")
+        + "</p>",
+        _summary(result),
+        "<h2>Accuracy vs latency</h2>",
+        _img(scatter_png(result), "accuracy vs latency"),
+        "<h2>Latency CDF</h2>",
+        _img(cdf_png(result), "latency CDF"),
+        "<h2>Every candidate</h2>",
+        table_html(result),
+        "<h2>Configuration</h2>",
+        f"<pre>{_esc(json.dumps(result.config, indent=2))}</pre>",
+        f"<p class='note'>command: {_esc(result.command or '')}</p></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_html(result: OptimizeResult, path: str | Path) -> Path:
+    """Write ``report.html`` atomically."""
+    return atomic_write_text(path, render_html(result))

@@ -1,0 +1,140 @@
+"""Plots for the optimize report (matplotlib, Agg backend, imported lazily: extra ``report``).
+
+Each function returns PNG bytes, so the HTML report can embed them (base64) and stay a
+single self-contained file.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+from edgeinfer.errors import require
+
+if TYPE_CHECKING:
+    from edgeinfer.search.results import CandidateResult, OptimizeResult
+
+_COLORS = {"onnxruntime": "#1f77b4", "openvino": "#9467bd", "torch-eager": "#d62728"}
+
+
+def _pyplot() -> Any:
+    mpl = require("matplotlib", "report", purpose="the report's plots")
+    mpl.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def accuracy_axis(result: OptimizeResult) -> tuple[str, float | None]:
+    """The y-axis label and the budget line.
+
+    With labels the axis is the top-1 change vs the FP32 reference in points (comparable
+    between the quick subset and the full set, each measured against the reference on the
+    same inputs); without labels it is the agreement on confident inputs.
+    """
+    budget = result.config.get("budget", {})
+    if result.mode == "labels":
+        drop = budget.get("max_accuracy_drop")
+        return "top-1 change vs FP32 (points)", -(1.0 if drop is None else drop)
+    agr = budget.get("min_agreement")
+    return "top-1 agreement with FP32 on confident inputs (%)", 100 * (
+        0.995 if agr is None else agr
+    )
+
+
+def _y(r: CandidateResult, mode: str) -> float | None:
+    q = r.quality
+    if q is None:
+        return None
+    if mode == "labels":
+        return None if q.top1_drop_pts is None else -q.top1_drop_pts
+    v = q.agreement_confident if q.agreement_confident is not None else q.agreement
+    return None if v is None else 100 * v
+
+
+def _backend(r: CandidateResult) -> str:
+    return r.config.backend if r.config else r.kind
+
+
+def scatter_png(result: OptimizeResult) -> bytes:
+    """Accuracy vs latency: every measured candidate, the Pareto front and the budget lines."""
+    plt = _pyplot()
+    objective = result.config.get("budget", {}).get("objective", "p50")
+    key = "p99" if objective == "p99" else "p50"
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    ylabel, yline = accuracy_axis(result)
+    pts: dict[str, tuple[float, float]] = {}
+    for r in result.candidates:
+        y = _y(r, result.mode)
+        if r.latency is None or y is None:
+            continue
+        x = getattr(r.latency, key)
+        pts[r.name] = (x, y)
+        final = r.status == "measured"
+        ax.scatter(
+            x,
+            y,
+            s=60 if final else 28,
+            c=_COLORS.get(_backend(r), "#7f7f7f"),
+            marker="o" if final else "x",
+            alpha=1.0 if final else 0.6,
+            zorder=3,
+        )
+        label = r.name + (" ★" if r.name == result.winner else "")
+        ax.annotate(
+            label,
+            (x, y),
+            textcoords="offset points",
+            xytext=(5, 4),
+            fontsize=7 if final else 6,
+            alpha=1.0 if final else 0.6,
+        )
+    front = [pts[n] for n in result.pareto if n in pts]
+    if front:
+        xs, ys = zip(*sorted(front), strict=True)
+        ax.step(xs, ys, where="post", color="#2ca02c", lw=1.5, label="Pareto front", zorder=2)
+    if yline is not None:
+        ax.axhline(yline, color="#ff7f0e", ls="--", lw=1, label="accuracy budget")
+    ms = result.config.get("budget", {}).get("latency_budget_ms")
+    if ms:
+        ax.axvline(ms, color="#d62728", ls="--", lw=1, label="latency budget")
+    ax.set_xlabel(f"latency {key} (ms, batch 1)")
+    ax.set_ylabel(ylabel)
+    for backend in sorted({_backend(r) for r in result.candidates if r.name in pts}):
+        ax.scatter([], [], c=_COLORS.get(backend, "#7f7f7f"), label=backend)
+    ax.set_title(
+        f"{result.model.get('name')}: accuracy vs latency "
+        "(o full measurement, x quick probe on a subset)"
+    )
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)
+
+
+def cdf_png(result: OptimizeResult) -> bytes:
+    """Latency CDF of every finalist (interleaved samples)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for r in result.candidates:
+        if not r.samples_ms:
+            continue
+        xs = sorted(r.samples_ms)
+        ys = [(i + 1) / len(xs) for i in range(len(xs))]
+        lw = 2.5 if r.name == result.winner else 1.2
+        ax.plot(xs, ys, lw=lw, label=r.name + (" (winner)" if r.name == result.winner else ""))
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("fraction of calls")
+    ax.set_title("latency CDF per finalist (interleaved rounds)")
+    ax.grid(alpha=0.3, which="both")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)

@@ -1,0 +1,198 @@
+"""Candidate enumeration: backend × precision × calibrator (× threads), plus variants.
+
+Every candidate is a :class:`~edgeinfer.config.BuildConfig` built through the normal
+build path (and its engine cache). Configs a backend rejects up front (a precision it does
+not support on this host, a missing extra) are returned as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edgeinfer.config import PRECISIONS, BuildConfig
+from edgeinfer.errors import BackendError, ConfigError, EdgeInferError
+
+DEFAULT_BACKENDS = ("onnxruntime", "openvino")
+DEFAULT_CALIBRATORS = ("percentile", "minmax")
+# Options that select a backend's alternative INT8 route (tried once, without calibrator loop).
+ALT_INT8_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {"openvino": (("quantizer", "nncf"),)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One variant to build and measure."""
+
+    name: str
+    config: BuildConfig
+    role: str = ""  # "reference" (the FP32 engine fidelity is measured against) or ""
+
+    @property
+    def is_int8(self) -> bool:
+        return self.config.precision == "int8"
+
+
+def candidate_name(config: BuildConfig, *, show_threads: bool = False) -> str:
+    """``onnxruntime/int8(percentile)``, ``openvino/int8[nncf]``, ``…+3fp32``, ``… t1``.
+
+    Threads appear only with ``show_threads`` (thread variants): every other candidate of a
+    search runs with the same thread count.
+    """
+    name = f"{config.backend}/{config.precision}"
+    method = config.calibration_dict().get("method")
+    opts = dict(config.options)
+    if method and opts.get("quantizer") != "nncf":
+        name += f"({method})"
+    extras = [f"{k}={v}" for k, v in sorted(opts.items()) if k != "quantizer"]
+    if "quantizer" in opts:
+        extras.insert(0, str(opts["quantizer"]))
+    if extras:
+        name += "[" + ",".join(extras) + "]"
+    if config.exclude:
+        name += f"+{len(config.exclude)}fp32"
+    if show_threads and config.threads is not None:
+        name += f" t{config.threads}"
+    return name
+
+
+def calibration_items(
+    method: str, data: str | None, samples: int, seed: int = 0
+) -> tuple[tuple[str, str | int | float | bool], ...]:
+    """``BuildConfig.calibration`` items for ``method`` on ``data``."""
+    from edgeinfer.calibration import CalibrationConfig
+
+    return CalibrationConfig(method=method, data=data, samples=samples, seed=seed).to_items()
+
+
+def _backend_precisions(name: str) -> tuple[str, ...]:
+    from edgeinfer.backends import get_backend
+
+    return tuple(get_backend(name).precisions)
+
+
+def _check(config: BuildConfig) -> str | None:
+    """None when the backend accepts ``config``; else the reason it does not."""
+    from edgeinfer.backends import get_backend
+
+    try:
+        get_backend(config.backend).check_config(config)
+    except EdgeInferError as exc:
+        return str(exc)
+    return None
+
+
+def _int8_configs(
+    backend: str,
+    threads: int | None,
+    calibrators: Sequence[str],
+    calib_data: str | None,
+    calib_samples: int,
+    seed: int,
+) -> list[BuildConfig]:
+    out = []
+    for method in calibrators:
+        items = calibration_items(method, calib_data, calib_samples, seed)
+        out.append(BuildConfig(backend, "int8", threads, calibration=items))
+    for route in ALT_INT8_ROUTES.get(backend, ()):
+        method = calibrators[0] if calibrators else "minmax"
+        items = calibration_items(method, calib_data, calib_samples, seed)
+        out.append(BuildConfig(backend, "int8", threads, options=(route,), calibration=items))
+    return out
+
+
+def enumerate_candidates(
+    backends: Sequence[str] | None = None,
+    precisions: Sequence[str] | None = None,
+    calibrators: Sequence[str] | None = None,
+    *,
+    threads: int | None = None,
+    calib_data: str | None = None,
+    calib_samples: int = 128,
+    seed: int = 0,
+) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """All candidates to try, and ``(what, why)`` for combinations left out.
+
+    Args:
+        backends: backend names (None: every available one of :data:`DEFAULT_BACKENDS`).
+        precisions: precisions to try (None: each backend's own list).
+        calibrators: INT8 calibrators (None: :data:`DEFAULT_CALIBRATORS`).
+        threads: intra-op threads for every candidate.
+        calib_data: dataset spec for calibration (see ``open_dataset``).
+        calib_samples: calibration samples per INT8 build.
+
+    Raises:
+        ConfigError: an unknown precision, or an explicitly requested backend is unknown.
+    """
+    for p in precisions or ():
+        if p not in PRECISIONS:
+            raise ConfigError(f"unknown precision '{p}'; choose from {', '.join(PRECISIONS)}")
+    int8 = (tuple(calibrators or DEFAULT_CALIBRATORS), calib_data, calib_samples, seed)
+    cands: list[Candidate] = []
+    left_out: list[tuple[str, str]] = []
+    for backend in backends or DEFAULT_BACKENDS:
+        try:
+            supported = _backend_precisions(backend)
+        except BackendError as exc:
+            if backends is not None and "unknown backend" in str(exc):
+                raise
+            left_out.append((backend, str(exc)))
+            continue
+        for precision in precisions or supported:
+            if precision not in supported:
+                left_out.append((f"{backend}/{precision}", f"{backend} has no {precision}"))
+                continue
+            _add_configs(backend, precision, threads, int8, cands, left_out)
+    return cands, left_out
+
+
+def _add_configs(
+    backend: str,
+    precision: str,
+    threads: int | None,
+    int8: tuple[tuple[str, ...], str | None, int, int],
+    cands: list[Candidate],
+    left_out: list[tuple[str, str]],
+) -> None:
+    """Append the candidates of one backend/precision (or why they are left out)."""
+    if precision == "int8":
+        try:
+            configs = _int8_configs(backend, threads, *int8)
+        except ImportError as exc:  # the calibration module is absent
+            left_out.append((f"{backend}/int8", f"calibration unavailable: {exc}"))
+            return
+    else:
+        configs = [BuildConfig(backend, precision, threads)]
+    for cfg in configs:
+        why = _check(cfg)
+        if why:
+            left_out.append((candidate_name(cfg), why))
+            continue
+        role = "reference" if backend == "onnxruntime" and precision == "fp32" else ""
+        cands.append(Candidate(candidate_name(cfg), cfg, role))
+
+
+def reference_candidate(threads: int | None) -> Candidate:
+    """The FP32 ONNX Runtime engine every fidelity number is measured against."""
+    cfg = BuildConfig("onnxruntime", "fp32", threads)
+    return Candidate(candidate_name(cfg), cfg, "reference")
+
+
+def thread_variant(candidate: Candidate, threads: int) -> Candidate:
+    """The same candidate run with ``threads`` intra-op threads."""
+    cfg = candidate.config.replace(threads=threads)
+    return Candidate(candidate_name(cfg, show_threads=True), cfg, "")
+
+
+def mixed_variant(candidate: Candidate, exclude: Sequence[str]) -> Candidate:
+    """``candidate`` with ``exclude`` layers kept in FP32."""
+    cfg = candidate.config.replace(exclude=tuple(exclude))
+    return Candidate(candidate_name(cfg), cfg, "mixed")
+
+
+def sensitivity_config(config: BuildConfig) -> BuildConfig:
+    """The config whose builds rank layer sensitivity: ONNX Runtime with the same QDQ
+    calibration (the cheapest INT8 build; OpenVINO's QDQ route quantizes the same way);
+    the base config itself for other routes (e.g. NNCF)."""
+    if config.backend == "onnxruntime" or config.option("quantizer", "qdq") != "qdq":
+        return config
+    return BuildConfig("onnxruntime", "int8", config.threads, calibration=config.calibration)

@@ -1,0 +1,245 @@
+"""``optimize(model, OptimizeConfig(...)) -> OptimizeResult``: the accuracy-constrained search.
+
+Order of work (cheap first): build the FP32 reference and hold the data in memory; build
+and quickly probe every candidate (a short latency run and accuracy on a small subset);
+prune clear misses and dominated candidates; try one thread where it may matter; try mixed
+precision when INT8 misses the accuracy budget; then measure the finalists fully (all the
+data, interleaved latency rounds) and select. A Ctrl-C keeps every finished candidate (the
+engines stay in the cache) and writes the partial report before re-raising.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeinfer.errors import BudgetError
+from edgeinfer.host import current_host
+from edgeinfer.search.candidates import enumerate_candidates, reference_candidate
+from edgeinfer.search.config import DEFAULT_FIDELITY_DATA, OptimizeConfig
+from edgeinfer.search.finalists import measure_finalists
+from edgeinfer.search.measure import EvalData, TorchEagerRunner, load_data
+from edgeinfer.search.phases import Search
+from edgeinfer.search.results import CandidateResult, OptimizeResult
+from edgeinfer.search.select import select
+from edgeinfer.search.source import Source, resolve_model, torch_source
+
+if TYPE_CHECKING:
+    from edgeinfer.engine import Engine
+    from edgeinfer.model import Model
+
+FIDELITY_LIMIT = 1000  # inputs drawn from a calibration-style set when there is no eval data
+BASELINE_NAME = "pytorch-eager/fp32"
+
+
+def _check_backends(cfg: OptimizeConfig) -> None:
+    """Fail before any work on a backend that is unknown or not installed."""
+    from edgeinfer.backends import get_backend
+
+    for name in cfg.backends or ():
+        get_backend(name)
+
+
+def _data(cfg: OptimizeConfig, ref: Engine) -> tuple[EvalData, str, str]:
+    """The measurement data, the mode (labels/fidelity) and a sentence saying which."""
+    budget = cfg.budget
+    if cfg.eval:
+        # seed + 1: generated data (photo crops) differs from the calibration draw (seed).
+        data = load_data(cfg.eval, ref, limit=cfg.eval_limit, seed=cfg.seed + 1)
+        if data.labels is not None and budget.min_agreement is None:
+            return data, "labels", f"top-1 accuracy on {data.source}"
+        why = "--min-agreement given" if data.labels is not None else "it has no labels"
+        return data, "fidelity", f"fidelity to the FP32 reference on {data.source}; {why}"
+    spec = cfg.calib or DEFAULT_FIDELITY_DATA
+    data = load_data(spec, ref, limit=cfg.eval_limit or FIDELITY_LIMIT, seed=cfg.seed + 1)
+    note = (
+        f"NO EVAL DATA: fidelity to the FP32 reference on calibration-style data "
+        f"({data.source}); pass --eval DATASET to measure task accuracy"
+    )
+    return data, "fidelity", note
+
+
+def _baseline(search: Search, source: Source, cfg: OptimizeConfig, ref: Engine) -> str | None:
+    """Register the PyTorch eager starting point when a torch source exists."""
+    if not cfg.torch_baseline:
+        return None
+    module = torch_source(source)
+    if module is None:
+        return None
+    outputs = [o.name for o in ref.outputs]
+    search.baseline = TorchEagerRunner(module, ref.inputs, outputs, cfg.threads)
+    search.baseline_name = BASELINE_NAME
+    search.results[BASELINE_NAME] = CandidateResult(
+        BASELINE_NAME,
+        None,
+        kind="torch-eager",
+        role="baseline",
+        status="probed",
+        executed_precision="fp32",
+        notes=["the user's starting point: PyTorch eager FP32"],
+    )
+    return BASELINE_NAME
+
+
+def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine) -> None:
+    ref_cand = reference_candidate(cfg.threads)
+    search.set_reference(ref_cand, ref)
+    cands, left_out = enumerate_candidates(
+        cfg.backends,
+        cfg.precisions,
+        cfg.calibrators,
+        threads=cfg.threads,
+        calib_data=cfg.calib or DEFAULT_FIDELITY_DATA,
+        calib_samples=cfg.calib_samples,
+        seed=cfg.seed,
+    )
+    for what, why in left_out:
+        search.notes.append(f"left out {what}: {why}")
+    _baseline(search, source, cfg, ref)
+    search.probe_all([c for c in cands if c.name != ref_cand.name])
+    search.prune()
+    search.try_thread_variant()
+    search.try_mixed()
+    measure_finalists(search)
+
+
+def optimize(
+    model: Model | str | Path, config: OptimizeConfig | None = None, *, command: str | None = None
+) -> OptimizeResult:
+    """Find the fastest engine on this host that keeps accuracy within the budget.
+
+    Args:
+        model: an ONNX path, a :class:`~edgeinfer.model.Model`, ``zoo:NAME`` or a zoo name.
+        config: what to search and the budgets (None: defaults, fidelity on photo crops).
+        command: the command line, recorded in the report.
+
+    Returns:
+        The result (``budget_met`` False when nothing meets the budgets;
+        :func:`check_budget` turns that into a :class:`BudgetError`).
+
+    Raises:
+        KeyboardInterrupt: after writing the partial report (with ``out_dir``).
+    """
+    from rich.console import Console
+
+    from edgeinfer.engine import build
+    from edgeinfer.progress import Progress
+
+    cfg = config or OptimizeConfig()
+    t0 = time.monotonic()
+    _check_backends(cfg)
+    console = Console(stderr=True, quiet=cfg.quiet, highlight=False)
+    source = resolve_model(model, quiet=cfg.quiet)
+    ref = build(source.model, reference_candidate(cfg.threads).config)
+    data, mode, note = _data(cfg, ref)
+    interrupted = False
+    with Progress(cfg.quiet) as progress:
+        search = Search(source.model, cfg, data, mode, progress, console.print)
+        console.print(f"[bold]optimize[/] {source.name}: {note}")
+        try:
+            _run_phases(search, cfg, source, ref)
+        except KeyboardInterrupt:
+            interrupted = True
+    result = _finish(search, cfg, source, mode, note, t0, command, partial=interrupted)
+    if cfg.out_dir:
+        write_outputs(result, search, cfg.out_dir)
+    if interrupted:
+        console.print(f"[yellow]interrupted:[/] partial report in {cfg.out_dir or '(no -o)'}")
+        raise KeyboardInterrupt
+    return result
+
+
+def _notes(search: Search, cfg: OptimizeConfig, mode: str, partial: bool) -> list[str]:
+    notes = [f"accuracy budget: {cfg.budget.describe(mode)}", *search.notes]
+    if search.baseline_name is None:
+        notes.append("starting point: ONNX Runtime FP32 with defaults (no PyTorch source)")
+    if cfg.budget.max_accuracy_drop is not None and mode == "fidelity":
+        notes.append("--max-accuracy-drop needs labels; the fidelity budget applied instead")
+    if partial:
+        notes.append("INTERRUPTED: partial results; unfinished candidates are marked skipped")
+    return notes
+
+
+def _finish(
+    search: Search,
+    cfg: OptimizeConfig,
+    source: Source,
+    mode: str,
+    note: str,
+    t0: float,
+    command: str | None,
+    *,
+    partial: bool,
+) -> OptimizeResult:
+    results = list(search.results.values())
+    sel = select(results, cfg.budget)
+    for r in results:
+        r.reasons = sel.reasons.get(r.name, r.reasons)
+    ref_name = next((r.name for r in results if r.role == "reference"), None)
+    model: dict[str, Any] = {"name": source.name, "kind": source.kind, "hash": source.model.hash}
+    model["path"] = str(source.model.path) if source.model.path else None
+    result = OptimizeResult(
+        model=model, config=cfg.to_dict(), mode=mode, data_note=note, candidates=results,
+        pareto=sel.pareto, winner=sel.winner, runner_up=sel.runner_up,
+        winner_reason=sel.winner_reason, baseline=search.baseline_name or ref_name,
+        reference=ref_name, budget_met=sel.met, closest=sel.closest,
+        skipped=list(search.skipped), mixed=list(search.mixed),
+        notes=_notes(search, cfg, mode, partial), partial=partial,
+        host=current_host().to_dict(),
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        wall_s=round(time.monotonic() - t0, 2), command=command,
+    )  # fmt: skip
+    ratio = result.candidate(sel.winner).ratio_vs_baseline if sel.winner else None
+    result.speedup_vs_baseline = round(1 / ratio, 3) if ratio else None
+    return result
+
+
+def check_budget(result: OptimizeResult) -> None:
+    """Raise :class:`BudgetError` (exit code 3) when no candidate met the budgets."""
+    if result.budget_met:
+        return
+    closest = (
+        ", ".join(f"{n} ({'; '.join(result.candidate(n).reasons)})" for n in result.closest)
+        or "none measured"
+    )
+    where = f"; see {result.out_dir}/report.html" if result.out_dir else ""
+    raise BudgetError(
+        f"no candidate meets the budgets ({result.notes[0].removeprefix('accuracy budget: ')}"
+        f"{_latency_text(result)}); closest: {closest}; relax --max-accuracy-drop/"
+        f"--min-agreement/--latency-budget-ms or add backends/precisions{where}"
+    )
+
+
+def _latency_text(result: OptimizeResult) -> str:
+    ms = result.config.get("budget", {}).get("latency_budget_ms")
+    return f", latency <= {ms:g} ms" if ms else ""
+
+
+def write_outputs(result: OptimizeResult, search: Search, out_dir: str | Path) -> None:
+    """Winning engine (copied), ``report.json`` and ``report.html`` under ``out_dir``."""
+    from edgeinfer.engine import build
+    from edgeinfer.fileio import atomic_write_json
+    from edgeinfer.report.html import write_html
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result.out_dir = str(out)
+    if result.winner and result.winner in search.cands:
+        cfg = search.cands[result.winner].config
+        build(search.model, cfg, out / "engine", overwrite=True)
+        result.engine_dir = str(out / "engine")
+    atomic_write_json(out / "report.json", result.to_dict())
+    write_html(result, out / "report.html")
+
+
+def summary(result: OptimizeResult) -> dict[str, Any]:
+    """A few headline numbers (for scripts and the benchmark)."""
+    w = result.candidate(result.winner) if result.winner else None
+    return {
+        "winner": result.winner,
+        "p50_ms": w.latency.p50 if w and w.latency else None,
+        "speedup_vs_baseline": result.speedup_vs_baseline,
+        "budget_met": result.budget_met,
+    }

@@ -1,0 +1,206 @@
+"""Typed results of a search: one :class:`CandidateResult` per variant, one
+:class:`OptimizeResult` per run. Every class round-trips through JSON (``to_dict/from_dict``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from edgeinfer.bench.stats import LatencyStats
+from edgeinfer.config import BuildConfig
+
+RESULT_VERSION = 1
+
+# Candidate states, in the order a candidate moves through them.
+STATUSES = (
+    "pending",  # enumerated, nothing done yet
+    "probed",  # built, quick latency and subset accuracy measured
+    "pruned",  # dropped after the cheap checks (reasons say why)
+    "measured",  # finalist: full accuracy and interleaved latency
+    "error",  # build or run failed (error says why)
+    "skipped",  # not tried: time budget or Ctrl-C
+)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Accuracy (with labels) and fidelity to the FP32 reference (always) of one candidate.
+
+    Attributes:
+        mode: ``labels`` (top-1 against labels decides) or ``fidelity`` (agreement decides).
+        n: inputs measured.
+        top1: top-1 accuracy as a fraction (labels only).
+        top1_drop_pts: reference top-1 minus this top-1, in percentage points (labels only).
+        agreement: top-1 agreement with the reference over all inputs.
+        agreement_confident: agreement on inputs whose reference top-1 probability is at
+            least the confidence threshold.
+        n_confident: how many inputs were confident.
+        top5_containment: fraction of inputs whose reference top-1 is in this top-5.
+        mean_kl: mean KL(reference || candidate) of the softmax outputs, in nats.
+        cosine: mean cosine similarity of the raw outputs.
+        subset: measured on the quick subset only.
+    """
+
+    mode: str
+    n: int
+    top1: float | None = None
+    top1_drop_pts: float | None = None
+    agreement: float | None = None
+    agreement_confident: float | None = None
+    n_confident: int | None = None
+    top5_containment: float | None = None
+    mean_kl: float | None = None
+    cosine: float | None = None
+    subset: bool = False
+
+    def score(self) -> float:
+        """The accuracy axis of the Pareto front: top-1 with labels, else confident agreement."""
+        if self.mode == "labels" and self.top1 is not None:
+            return self.top1
+        if self.agreement_confident is not None:
+            return self.agreement_confident
+        return self.agreement if self.agreement is not None else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Quality:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class CandidateResult:
+    """Everything measured about one candidate, and what was decided about it."""
+
+    name: str
+    config: BuildConfig | None
+    kind: str = "engine"  # "engine" or "torch-eager" (the user's PyTorch starting point)
+    role: str = ""  # "baseline", "reference", "mixed" or ""
+    status: str = "pending"
+    executed_precision: str | None = None
+    latency: LatencyStats | None = None
+    latency_source: str | None = None  # "probe" or "interleaved"
+    ratio_vs_baseline: float | None = None  # median of per-round p50 ratios (interleaved)
+    throughput: float | None = None
+    quality: Quality | None = None
+    size_bytes: int | None = None
+    build_s: float | None = None
+    engine_path: str | None = None
+    error: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    samples_ms: list[float] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """Has both a latency and a quality measurement and no error."""
+        return self.error is None and self.latency is not None and self.quality is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["config"] = self.config.to_dict() if self.config else None
+        data["latency"] = self.latency.to_dict() if self.latency else None
+        data["quality"] = self.quality.to_dict() if self.quality else None
+        for key in ("reasons", "notes", "samples_ms", "excluded"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CandidateResult:
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["config"] = BuildConfig.from_dict(data["config"]) if data.get("config") else None
+        kw["latency"] = LatencyStats.from_dict(data["latency"]) if data.get("latency") else None
+        kw["quality"] = Quality.from_dict(data["quality"]) if data.get("quality") else None
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class MixedReport:
+    """What accuracy-aware mixed precision did for one INT8 candidate."""
+
+    base: str  # the INT8 candidate that missed the budget
+    result: str | None  # the mixed candidate's name (None: not found in time)
+    excluded: tuple[str, ...]  # layers kept in FP32
+    sensitivity: tuple[tuple[str, float], ...]  # (layer or group, score gain), most sensitive first
+    steps: tuple[tuple[int, float, bool], ...]  # (layers excluded, score, meets budget)
+    meets_budget: bool
+    latency_cost: float | None = None  # mixed p50 / pure INT8 p50 (interleaved)
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["excluded"] = list(self.excluded)
+        data["sensitivity"] = [list(s) for s in self.sensitivity]
+        data["steps"] = [list(s) for s in self.steps]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MixedReport:
+        return cls(
+            base=data["base"],
+            result=data.get("result"),
+            excluded=tuple(data.get("excluded", ())),
+            sensitivity=tuple((str(a), float(b)) for a, b in data.get("sensitivity", ())),
+            steps=tuple((int(a), float(b), bool(c)) for a, b, c in data.get("steps", ())),
+            meets_budget=bool(data["meets_budget"]),
+            latency_cost=data.get("latency_cost"),
+            note=str(data.get("note", "")),
+        )
+
+
+@dataclass
+class OptimizeResult:
+    """The outcome of one ``optimize`` run: every candidate, the front, the choice."""
+
+    model: dict[str, Any]
+    config: dict[str, Any]
+    mode: str  # "labels" or "fidelity"
+    data_note: str
+    candidates: list[CandidateResult] = field(default_factory=list)
+    pareto: list[str] = field(default_factory=list)
+    winner: str | None = None
+    runner_up: str | None = None
+    winner_reason: str = ""
+    baseline: str | None = None
+    reference: str | None = None
+    speedup_vs_baseline: float | None = None
+    budget_met: bool = False
+    closest: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    mixed: list[MixedReport] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    partial: bool = False
+    host: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    wall_s: float = 0.0
+    command: str | None = None
+    out_dir: str | None = None
+    engine_dir: str | None = None
+    version: int = RESULT_VERSION
+
+    def candidate(self, name: str) -> CandidateResult:
+        for c in self.candidates:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["candidates"] = [c.to_dict() for c in self.candidates]
+        data["mixed"] = [m.to_dict() for m in self.mixed]
+        for key in ("pareto", "closest", "skipped", "notes"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OptimizeResult:
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["candidates"] = [CandidateResult.from_dict(c) for c in data.get("candidates", ())]
+        kw["mixed"] = [MixedReport.from_dict(m) for m in data.get("mixed", ())]
+        return cls(**kw)

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeinfer.errors import BudgetError, ConfigError, ModelError
+from edgeinfer.search import Budget, OptimizeConfig, check_budget, optimize
+from edgeinfer.search.results import OptimizeResult
+
+from .tiny import write_classifier
+
+FAST = {
+    "time_budget_min": 2.0,
+    "rounds": 2,
+    "round_s": 0.05,
+    "calib_samples": 16,
+    "quick_n": 48,
+    "finalists": 3,
+}
+
+
+def test_end_to_end_labels_onnxruntime(tmp_path: Path) -> None:
+    model, data = write_classifier(tmp_path)
+    out = tmp_path / "out"
+    cfg = OptimizeConfig(
+        eval=f"npz:{data}",
+        calib=f"npz:{data}",
+        backends=("onnxruntime",),
+        budget=Budget(max_accuracy_drop=5.0),
+        out_dir=str(out),
+        quiet=True,
+        **FAST,
+    )
+    res = optimize(model, cfg)
+    assert res.mode == "labels" and res.data_note.startswith("top-1 accuracy on npz:")
+    assert res.budget_met and res.winner is not None
+    names = {c.name for c in res.candidates}
+    assert {"onnxruntime/fp32", "onnxruntime/int8(percentile)", "onnxruntime/int8(minmax)"} <= names
+    ref = res.candidate("onnxruntime/fp32")
+    assert ref.role == "reference" and ref.status == "measured"
+    assert ref.quality is not None and ref.quality.top1 == 1.0 and ref.quality.top1_drop_pts == 0
+    assert res.baseline == "onnxruntime/fp32"  # no PyTorch source for a plain ONNX file
+    for c in res.candidates:  # every candidate says what happened to it
+        assert c.reasons, c.name
+    report = json.loads((out / "report.json").read_text())
+    assert OptimizeResult.from_dict(report).winner == res.winner
+    assert (out / "engine" / "manifest.json").exists()
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+
+
+def test_without_eval_data_falls_back_to_fidelity_and_says_so(tmp_path: Path) -> None:
+    model, data = write_classifier(tmp_path)
+    cfg = OptimizeConfig(
+        calib=f"npz:{data}",
+        backends=("onnxruntime",),
+        precisions=("fp32",),
+        budget=Budget(max_accuracy_drop=1.0),
+        quiet=True,
+        **FAST,
+    )
+    res = optimize(model, cfg)
+    assert res.mode == "fidelity"
+    assert res.data_note.startswith("NO EVAL DATA: fidelity to the FP32 reference")
+    assert "--max-accuracy-drop needs labels; the fidelity budget applied instead" in res.notes
+
+
+def test_nothing_meets_budget_raises_budget_error_with_closest(tmp_path: Path) -> None:
+    model, data = write_classifier(tmp_path)
+    cfg = OptimizeConfig(
+        eval=f"npz:{data}",
+        backends=("onnxruntime",),
+        precisions=("fp32",),
+        budget=Budget(latency_budget_ms=1e-6),
+        quiet=True,
+        thread_variants=False,
+        **FAST,
+    )
+    res = optimize(model, cfg)
+    assert not res.budget_met and res.closest == ["onnxruntime/fp32"]
+    with pytest.raises(BudgetError) as exc:
+        check_budget(res)
+    assert exc.value.exit_code == 3
+    assert str(exc.value).startswith(
+        "no candidate meets the budgets (top-1 drop <= 1 pts vs FP32, latency <= 1e-06 ms); "
+        "closest: onnxruntime/fp32 (p50 "
+    )
+
+
+def test_bad_inputs(tmp_path: Path) -> None:
+    with pytest.raises(ModelError) as exc:
+        optimize(tmp_path / "missing.onnx")
+    assert (
+        str(exc.value) == f"model file '{tmp_path / 'missing.onnx'}' does not exist; check the path"
+    )
+    with pytest.raises(ConfigError, match="--time-budget must be > 0 minutes, got 0"):
+        OptimizeConfig(time_budget_min=0)
+    with pytest.raises(ConfigError, match="unknown precision 'int4'"):
+        OptimizeConfig(precisions=("int4",))
+
+
+def test_config_round_trip() -> None:
+    cfg = OptimizeConfig(
+        eval="fashion-mnist", backends=("onnxruntime",), budget=Budget(min_agreement=0.99)
+    )
+    assert OptimizeConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_ctrl_c_keeps_finished_candidates_and_writes_partial_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgeinfer.search.phases import Search
+
+    def interrupted(self: Search) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Search, "try_mixed", interrupted)  # as if Ctrl-C came mid-search
+    model, data = write_classifier(tmp_path)
+    out = tmp_path / "out"
+    cfg = OptimizeConfig(
+        eval=f"npz:{data}",
+        calib=f"npz:{data}",
+        backends=("onnxruntime",),
+        out_dir=str(out),
+        quiet=True,
+        **FAST,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        optimize(model, cfg)
+    report = OptimizeResult.from_dict(json.loads((out / "report.json").read_text()))
+    assert report.partial
+    assert "INTERRUPTED: partial results; unfinished candidates are marked skipped" in report.notes
+    probed = [c for c in report.candidates if c.latency is not None]
+    assert len(probed) >= 3  # fp32 reference + the int8 candidates finished before Ctrl-C
+    assert "PARTIAL (interrupted)" in (out / "report.html").read_text()
+
+
+def test_a_backend_that_fails_to_build_is_recorded_and_the_search_goes_on(
+    tmp_path: Path,
+) -> None:
+    from edgeinfer import backends
+    from edgeinfer.backends.base import Backend
+
+    class Broken(Backend):  # a real backend class whose build fails, like a crashing runtime
+        name = "broken-test"
+        distribution = "onnxruntime"
+        module = "onnxruntime"
+        precisions = ("fp32",)
+
+        def build(self, model, config, directory):  # type: ignore[no-untyped-def]
+            raise RuntimeError("segfault in the graph compiler")
+
+        def runner(self, engine, **options):  # type: ignore[no-untyped-def]
+            raise AssertionError("never built")
+
+    backends.register_backend(Broken)
+    try:
+        model, data = write_classifier(tmp_path)
+        cfg = OptimizeConfig(
+            eval=f"npz:{data}",
+            backends=("onnxruntime", "broken-test"),
+            precisions=("fp32",),
+            quiet=True,
+            **FAST,
+        )
+        res = optimize(model, cfg)
+    finally:
+        backends._REGISTERED.pop("broken-test", None)
+        backends._INSTANCES.pop("broken-test", None)
+    broken = res.candidate("broken-test/fp32")
+    assert broken.status == "error"
+    assert broken.error == "build failed: segfault in the graph compiler"
+    assert broken.reasons == ["build failed: segfault in the graph compiler"]
+    assert res.winner is not None and res.winner.startswith("onnxruntime/fp32")
