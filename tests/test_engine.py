@@ -101,8 +101,8 @@ def test_failed_build_leaves_no_engine(
 
     original = OnnxRuntimeBackend.build
 
-    def half_build(self, model, config, directory):  # type: ignore[no-untyped-def]
-        original(self, model, config, directory)
+    def half_build(self, model, config, directory, **kwargs):  # type: ignore[no-untyped-def]
+        original(self, model, config, directory, **kwargs)
         raise RuntimeError("simulated crash mid-build")
 
     monkeypatch.setattr(OnnxRuntimeBackend, "build", half_build)
@@ -125,8 +125,8 @@ def test_killed_build_leaves_no_engine(conv_relu_path: Path, tmp_path: Path) -> 
         @register_backend
         class Slow(OnnxRuntimeBackend):
             name = "slow-test"
-            def build(self, model, config, directory):
-                result = super().build(model, config, directory)
+            def build(self, model, config, directory, **kwargs):
+                result = super().build(model, config, directory, **kwargs)
                 print("payload written", flush=True)
                 time.sleep(60)
                 return result

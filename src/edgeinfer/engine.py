@@ -272,13 +272,15 @@ def _model_metadata(model: Model) -> dict[str, Any]:
     return meta
 
 
-def _build_into(directory: Path, model: Model, config: BuildConfig) -> Manifest:
+def _build_into(
+    directory: Path, model: Model, config: BuildConfig, quiet: bool | None = None
+) -> Manifest:
     from edgeinfer.backends import get_backend
 
     backend = get_backend(config.backend)
     backend.check_config(config)
     t0 = time.perf_counter()
-    result = backend.build(model, config, directory)
+    result = backend.build(model, config, directory, quiet=quiet)
     seconds = time.perf_counter() - t0
     payload = {name: sha256_file(directory / name) for name in sorted(result.payload)}
     manifest = Manifest(
@@ -323,6 +325,7 @@ def build(
     *,
     cache: bool = True,
     overwrite: bool = False,
+    quiet: bool | None = None,
 ) -> Engine:
     """Build (or fetch from the cache) an engine for ``model``.
 
@@ -332,6 +335,7 @@ def build(
         out: where to write the engine directory (None: only the cache).
         cache: reuse and fill the engine cache.
         overwrite: replace an existing ``out``.
+        quiet: no progress bars (None: only when stderr is not a terminal).
 
     Returns:
         The engine; ``engine.from_cache`` tells whether the build was skipped.
@@ -350,7 +354,7 @@ def build(
     if not cache:
         target = out_path or (cache_dir() / "engines" / engine_key(m, cfg, backend.version()))
         with atomic_directory(target, overwrite=True) as tmp:
-            manifest = _build_into(tmp, m, cfg)
+            manifest = _build_into(tmp, m, cfg, quiet)
         return Engine(target, manifest)
 
     cached = cache_dir() / "engines" / engine_key(m, cfg, backend.version())
@@ -363,7 +367,7 @@ def build(
             shutil.rmtree(cached, ignore_errors=True)  # stale or corrupted: rebuild
     if engine is None:
         with atomic_directory(cached, overwrite=True) as tmp:
-            manifest = _build_into(tmp, m, cfg)
+            manifest = _build_into(tmp, m, cfg, quiet)
         engine = Engine(cached, manifest)
     if out_path is not None:
         return _copy_engine(engine, out_path, overwrite=overwrite)

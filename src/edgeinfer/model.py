@@ -192,6 +192,10 @@ class Model:
 
     @property
     def name(self) -> str:
+        """edgeinfer metadata ``name`` (zoo models), else the file stem, else the graph name."""
+        named = self.meta("name")
+        if isinstance(named, str) and named:
+            return named
         return self.path.stem if self.path else (self._proto.graph.name or "model")
 
     def meta(self, key: str) -> Any:

@@ -130,8 +130,17 @@ def test_unknown_backend(
 
 
 def test_missing_optional_extra(
-    conv_relu_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    conv_relu_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from edgeinfer import backends
+
+    # register the fake backend in a copy of the registry: other tests must not see it
+    monkeypatch.setattr(backends, "_REGISTERED", dict(backends._REGISTERED))
+    monkeypatch.setattr(backends, "_INSTANCES", dict(backends._INSTANCES))
+
     @register_backend
     class NotInstalled(OnnxRuntimeBackend):
         name = "not-installed-test"

@@ -16,9 +16,8 @@ from edgeinfer.passes import lower_precision
 
 @pytest.fixture(scope="module")
 def fashion() -> Model:
-    zoo = pytest.importorskip("edgeinfer.zoo")
-    if zoo.availability("fashion-cnn").state != "ready":
-        pytest.skip("fashion-cnn asset not built yet")
+    from edgeinfer import zoo
+
     return zoo.get_model("fashion-cnn")
 
 
@@ -67,9 +66,7 @@ def test_lower_precision_api(fashion: Model) -> None:
 def test_fp16_keeps_ppocr_faithful_despite_huge_batchnorm_variance() -> None:
     """PP-OCRv4's detector has a BatchNormalization variance of ~1e8: clipped to FP16's
     65504 it broke the model (cosine 0.27); the pass keeps such nodes in FP32."""
-    zoo = pytest.importorskip("edgeinfer.zoo")
-    if zoo.availability("ppocr-det").state != "ready":
-        pytest.skip("ppocr-det not extracted yet")
+    from edgeinfer import zoo
     from edgeinfer.evaluate import compare_engines, open_dataset
 
     model = zoo.get_model("ppocr-det")

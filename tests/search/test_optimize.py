@@ -148,7 +148,7 @@ def test_a_backend_that_fails_to_build_is_recorded_and_the_search_goes_on(
         module = "onnxruntime"
         precisions = ("fp32",)
 
-        def build(self, model, config, directory):  # type: ignore[no-untyped-def]
+        def build(self, model, config, directory, **kwargs):  # type: ignore[no-untyped-def]
             raise RuntimeError("segfault in the graph compiler")
 
         def runner(self, engine, **options):  # type: ignore[no-untyped-def]

@@ -82,8 +82,11 @@ class Backend(ABC):
             )
 
     @abstractmethod
-    def build(self, model: Model, config: BuildConfig, directory: Path) -> BuildResult:
-        """Write the payload for ``model`` into ``directory`` (a fresh temp directory)."""
+    def build(
+        self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
+    ) -> BuildResult:
+        """Write the payload for ``model`` into ``directory`` (a fresh temp directory);
+        ``quiet`` silences progress bars (calibration)."""
 
     @abstractmethod
     def runner(self, engine: Engine, **options: Any) -> Runner:

@@ -93,14 +93,16 @@ class OnnxRuntimeBackend(Backend):
 
             CalibrationConfig.from_items(config.calibration)
 
-    def build(self, model: Model, config: BuildConfig, directory: Path) -> BuildResult:
+    def build(
+        self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
+    ) -> BuildResult:
         import onnxruntime as ort
 
         from edgeinfer.backends.ort_precision import executed_precision
         from edgeinfer.passes.precision import lower_precision
 
         model, notes = lower_precision(
-            model, config, preprocess=bool(config.option("quant_preprocess", True))
+            model, config, quiet=quiet, preprocess=bool(config.option("quant_preprocess", True))
         )
         level = str(config.option("optimization_level", "all"))
         so = session_options(config.threads, level)

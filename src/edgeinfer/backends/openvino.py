@@ -102,12 +102,14 @@ class OpenVinoBackend(Backend):
 
             CalibrationConfig.from_items(config.calibration)
 
-    def build(self, model: Model, config: BuildConfig, directory: Path) -> BuildResult:
+    def build(
+        self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
+    ) -> BuildResult:
         import openvino as ov
 
         settings = OpenVinoSettings.from_config(config)
         hint = requested_hint(config.precision, settings)
-        ov_model, notes = _to_openvino(model, config, settings)
+        ov_model, notes = _to_openvino(model, config, settings, quiet)
         ov.save_model(ov_model, str(directory / XML), compress_to_fp16=False)
         core = ov.Core()
         props = compile_properties(
@@ -140,7 +142,7 @@ class OpenVinoBackend(Backend):
 
 
 def _to_openvino(
-    model: Model, config: BuildConfig, settings: OpenVinoSettings
+    model: Model, config: BuildConfig, settings: OpenVinoSettings, quiet: bool | None
 ) -> tuple[ov.Model, list[str]]:
     """The ``ov.Model`` to save: FP32, INT8 from QDQ ONNX (OpenVINO turns QDQ pairs into
     FakeQuantize), or INT8 by NNCF; plus notes naming the route."""
@@ -148,12 +150,12 @@ def _to_openvino(
         from edgeinfer.backends.openvino_nncf import named_model, nncf_quantize
 
         named = named_model(model)
-        ov_model, route = nncf_quantize(_convert(named), named, config, settings)
+        ov_model, route = nncf_quantize(_convert(named), named, config, settings, quiet=quiet)
         return ov_model, [route]
     if config.precision == "int8":
         from edgeinfer.passes.precision import lower_precision
 
-        lowered, notes = lower_precision(model, config)
+        lowered, notes = lower_precision(model, config, quiet=quiet)
         route = "int8 route: QDQ ONNX from edgeinfer.passes (static, calibrated)"
         return _convert(lowered), [route, *notes]
     return _convert(model), []

@@ -8,6 +8,8 @@ an ``nncf.IgnoredScope`` over the OpenVINO ops converted from those nodes.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,7 +78,12 @@ def ignored_ov_ops(ov_model: ov.Model, onnx_names: list[str]) -> list[str]:
 
 
 def nncf_quantize(
-    ov_model: ov.Model, model: Model, config: BuildConfig, settings: OpenVinoSettings
+    ov_model: ov.Model,
+    model: Model,
+    config: BuildConfig,
+    settings: OpenVinoSettings,
+    *,
+    quiet: bool | None = None,
 ) -> tuple[ov.Model, str]:
     """Post-training INT8 quantization of ``ov_model`` with NNCF.
 
@@ -85,6 +92,7 @@ def nncf_quantize(
         model: the ONNX model it came from (named by :func:`named_model`).
         config: the build config (calibration items, exclude).
         settings: NNCF preset and bias correction.
+        quiet: no progress bars (NNCF's own bars print to stdout; they are swallowed).
 
     Returns:
         The quantized model and a note describing the route.
@@ -97,7 +105,7 @@ def nncf_quantize(
     from edgeinfer.calibration import CalibrationConfig, calibration_feeds
 
     cal = CalibrationConfig.from_items(config.calibration)
-    samples = single_samples(calibration_feeds(model, cal), model)
+    samples = single_samples(calibration_feeds(model, cal, quiet=quiet), model)
     kwargs: dict[str, Any] = {
         "preset": nncf.QuantizationPreset(settings.nncf_preset),
         "subset_size": len(samples),
@@ -106,7 +114,9 @@ def nncf_quantize(
     if config.exclude:
         ops = ignored_ov_ops(ov_model, excluded_onnx_nodes(model, config.exclude))
         kwargs["ignored_scope"] = nncf.IgnoredScope(names=ops, validate=False)
-    quantized = nncf.quantize(ov_model, nncf.Dataset(samples), **kwargs)
+    silence = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
+    with silence:
+        quantized = nncf.quantize(ov_model, nncf.Dataset(samples), **kwargs)
     note = (
         f"int8 route: NNCF {nncf.__version__} nncf.quantize (preset {settings.nncf_preset}, "
         f"fast_bias_correction {settings.fast_bias_correction}, {len(samples)} samples of "

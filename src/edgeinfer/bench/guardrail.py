@@ -159,8 +159,15 @@ def fp32_baseline(engine: Engine) -> Engine | None:
     model = Model.load(src)
     if model.hash != engine.manifest.source_model.get("hash"):
         return None  # the file changed since the engine was built
-    cfg = engine.config.replace(precision="fp32", exclude=(), calibration=None)
+    options = tuple((k, v) for k, v in engine.config.options if k not in _PRECISION_OPTIONS)
+    cfg = engine.config.replace(precision="fp32", exclude=(), calibration=None, options=options)
     return build(model, cfg)
+
+
+# Options that only make sense for a lower precision; the FP32 baseline drops them.
+_PRECISION_OPTIONS = frozenset(
+    {"inference_precision", "quantizer", "nncf_preset", "fast_bias_correction", "quant_preprocess"}
+)
 
 
 def guardrail(

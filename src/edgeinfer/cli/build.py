@@ -109,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     get_backend(config.backend).check_config(config)
     if calib is not None and not args.no_cache:  # changed data files: a different engine
         config = config_for(pin_data(model, calib, quiet=args.quiet))
-    engine = build(model, config, args.output, cache=not args.no_cache, overwrite=args.force)
+    engine = build(
+        model, config, args.output, cache=not args.no_cache, overwrite=args.force, quiet=args.quiet
+    )
     comparison = None
     _print_engine(engine)
     if config.precision != "fp32" and not args.no_guardrail:

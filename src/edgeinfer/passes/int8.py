@@ -9,6 +9,7 @@ or op type) stay FP32: the optimizer's mixed precision builds on this.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections import Counter
@@ -67,16 +68,23 @@ def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[
         return named, []
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    with tempfile.TemporaryDirectory(prefix="edgeinfer-q-") as tmp:
+    notes: list[str] = []
+    # ONNX Runtime's symbolic shape inference dumps 'sym_shape_infer_temp.onnx' into the
+    # current directory when it fails: run it inside the temp directory.
+    with tempfile.TemporaryDirectory(prefix="edgeinfer-q-") as tmp, contextlib.chdir(tmp):
         out = Path(tmp) / "pre.onnx"
         try:
-            quant_pre_process(named.proto, out, skip_symbolic_shape=False)
+            try:
+                quant_pre_process(named.proto, out, skip_symbolic_shape=False)
+            except Exception:  # symbolic shape inference fails on some graphs: retry without
+                quant_pre_process(named.proto, out, skip_symbolic_shape=True)
+                notes.append("int8: symbolic shape inference failed; pre-processed without it")
             pre = _Model.load(out)
-        except Exception as exc:  # symbolic shape inference fails on some graphs
+        except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return named, [f"int8: pre-processing skipped ({first})"]
     pre.path = model.path
-    return pre, []
+    return pre, notes
 
 
 def _op_types_to_quantize(config: Int8Config, excluded_ops: set[str]) -> list[str]:

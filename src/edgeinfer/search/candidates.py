@@ -56,12 +56,19 @@ def candidate_name(config: BuildConfig, *, show_threads: bool = False) -> str:
 
 
 def calibration_items(
-    method: str, data: str | None, samples: int, seed: int = 0
+    method: str,
+    data: str | None,
+    samples: int,
+    seed: int = 0,
+    fingerprint: str | None = None,
 ) -> tuple[tuple[str, str | int | float | bool], ...]:
-    """``BuildConfig.calibration`` items for ``method`` on ``data``."""
+    """``BuildConfig.calibration`` items for ``method`` on ``data`` (``fingerprint``: the
+    data's content hash, so changed files under the same spec give new engines)."""
     from edgeinfer.calibration import CalibrationConfig
 
-    return CalibrationConfig(method=method, data=data, samples=samples, seed=seed).to_items()
+    return CalibrationConfig(
+        method=method, data=data, samples=samples, seed=seed, data_fingerprint=fingerprint
+    ).to_items()
 
 
 def _backend_precisions(name: str) -> tuple[str, ...]:
@@ -88,14 +95,15 @@ def _int8_configs(
     calib_data: str | None,
     calib_samples: int,
     seed: int,
+    fingerprint: str | None,
 ) -> list[BuildConfig]:
     out = []
     for method in calibrators:
-        items = calibration_items(method, calib_data, calib_samples, seed)
+        items = calibration_items(method, calib_data, calib_samples, seed, fingerprint)
         out.append(BuildConfig(backend, "int8", threads, calibration=items))
     for route in ALT_INT8_ROUTES.get(backend, ()):
         method = calibrators[0] if calibrators else "minmax"
-        items = calibration_items(method, calib_data, calib_samples, seed)
+        items = calibration_items(method, calib_data, calib_samples, seed, fingerprint)
         out.append(BuildConfig(backend, "int8", threads, options=(route,), calibration=items))
     return out
 
@@ -109,6 +117,7 @@ def enumerate_candidates(
     calib_data: str | None = None,
     calib_samples: int = 128,
     seed: int = 0,
+    calib_fingerprint: str | None = None,
 ) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """All candidates to try, and ``(what, why)`` for combinations left out.
 
@@ -119,6 +128,7 @@ def enumerate_candidates(
         threads: intra-op threads for every candidate.
         calib_data: dataset spec for calibration (see ``open_dataset``).
         calib_samples: calibration samples per INT8 build.
+        calib_fingerprint: content hash of the calibration data (part of engine cache keys).
 
     Raises:
         ConfigError: an unknown precision, or an explicitly requested backend is unknown.
@@ -126,7 +136,13 @@ def enumerate_candidates(
     for p in precisions or ():
         if p not in PRECISIONS:
             raise ConfigError(f"unknown precision '{p}'; choose from {', '.join(PRECISIONS)}")
-    int8 = (tuple(calibrators or DEFAULT_CALIBRATORS), calib_data, calib_samples, seed)
+    int8 = (
+        tuple(calibrators or DEFAULT_CALIBRATORS),
+        calib_data,
+        calib_samples,
+        seed,
+        calib_fingerprint,
+    )
     cands: list[Candidate] = []
     left_out: list[tuple[str, str]] = []
     for backend in backends or DEFAULT_BACKENDS:
@@ -149,7 +165,7 @@ def _add_configs(
     backend: str,
     precision: str,
     threads: int | None,
-    int8: tuple[tuple[str, ...], str | None, int, int],
+    int8: tuple[tuple[str, ...], str | None, int, int, str | None],
     cands: list[Candidate],
     left_out: list[tuple[str, str]],
 ) -> None:

@@ -83,17 +83,32 @@ def _baseline(search: Search, source: Source, cfg: OptimizeConfig, ref: Engine) 
     return BASELINE_NAME
 
 
+def _calib_fingerprint(source: Source, data: str, cfg: OptimizeConfig) -> str | None:
+    """Content hash of the calibration data, computed once for every INT8 candidate (None
+    when the data cannot be loaded: the INT8 builds then record the error themselves)."""
+    from edgeinfer.calibration import CalibrationConfig, pin_data
+    from edgeinfer.errors import EdgeInferError
+
+    try:
+        cal = CalibrationConfig(data=data, samples=cfg.calib_samples, seed=cfg.seed)
+        return pin_data(source.model, cal, quiet=cfg.quiet).data_fingerprint
+    except EdgeInferError:
+        return None
+
+
 def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine) -> None:
     ref_cand = reference_candidate(cfg.threads)
     search.set_reference(ref_cand, ref)
+    calib_data = cfg.calib or DEFAULT_FIDELITY_DATA
     cands, left_out = enumerate_candidates(
         cfg.backends,
         cfg.precisions,
         cfg.calibrators,
         threads=cfg.threads,
-        calib_data=cfg.calib or DEFAULT_FIDELITY_DATA,
+        calib_data=calib_data,
         calib_samples=cfg.calib_samples,
         seed=cfg.seed,
+        calib_fingerprint=_calib_fingerprint(source, calib_data, cfg),
     )
     for what, why in left_out:
         search.notes.append(f"left out {what}: {why}")
@@ -132,7 +147,7 @@ def optimize(
     _check_backends(cfg)
     console = Console(stderr=True, quiet=cfg.quiet, highlight=False)
     source = resolve_model(model, quiet=cfg.quiet)
-    ref = build(source.model, reference_candidate(cfg.threads).config)
+    ref = build(source.model, reference_candidate(cfg.threads).config, quiet=True)
     data, mode, note = _data(cfg, ref)
     interrupted = False
     with Progress(cfg.quiet) as progress:
@@ -228,7 +243,7 @@ def write_outputs(result: OptimizeResult, search: Search, out_dir: str | Path) -
     result.out_dir = str(out)
     if result.winner and result.winner in search.cands:
         cfg = search.cands[result.winner].config
-        build(search.model, cfg, out / "engine", overwrite=True)
+        build(search.model, cfg, out / "engine", overwrite=True, quiet=True)
         result.engine_dir = str(out / "engine")
     atomic_write_json(out / "report.json", result.to_dict())
     write_html(result, out / "report.html")

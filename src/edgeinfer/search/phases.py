@@ -127,7 +127,7 @@ class Search:
         res = CandidateResult(cand.name, cand.config, role=cand.role)
         self.results[cand.name], self.cands[cand.name] = res, cand
         try:
-            eng = engine or build(self.model, cand.config)
+            eng = engine or build(self.model, cand.config, quiet=True)
         except Exception as exc:  # any backend failure: record it, go on with the rest
             res.status, res.error = "error", f"build failed: {first_line(exc)}"
             self.log(f"[red]✗[/] {escape(cand.name)}: {escape(res.error)}")
@@ -298,7 +298,7 @@ class Search:
             if exclude in seen:
                 return seen[exclude]
             try:
-                eng = build(self.model, probe_cfg.replace(exclude=exclude))
+                eng = build(self.model, probe_cfg.replace(exclude=exclude), quiet=True)
                 with eng.runner() as r:
                     q = self.quality_of(collect_outputs(r, self.quick), subset=True)
                 self.log(f"  mixed: {len(exclude)} node(s) in FP32: {describe_quality(q)}")

