@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -77,6 +79,19 @@ def ignored_ov_ops(ov_model: ov.Model, onnx_names: list[str]) -> list[str]:
     return out
 
 
+@contextlib.contextmanager
+def _nncf_log_level(level: int) -> Iterator[None]:
+    """NNCF logs every ignored node at INFO (hundreds of lines): keep only warnings while it
+    runs, then restore its logger."""
+    logger = logging.getLogger("nncf")
+    old = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
 def nncf_quantize(
     ov_model: ov.Model,
     model: Model,
@@ -115,7 +130,7 @@ def nncf_quantize(
         ops = ignored_ov_ops(ov_model, excluded_onnx_nodes(model, config.exclude))
         kwargs["ignored_scope"] = nncf.IgnoredScope(names=ops, validate=False)
     silence = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
-    with silence:
+    with silence, _nncf_log_level(logging.WARNING):
         quantized = nncf.quantize(ov_model, nncf.Dataset(samples), **kwargs)
     note = (
         f"int8 route: NNCF {nncf.__version__} nncf.quantize (preset {settings.nncf_preset}, "
