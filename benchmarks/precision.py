@@ -391,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         con.print(table)
         for n in notes:
             con.print(f"note: {n}")
+        save(args.json, data)  # after every model: a long run interrupted keeps what it measured
     md = markdown(tables, args)
     data["markdown"] = md
     save(args.json, data)

@@ -18,8 +18,8 @@ run() {
   echo "=== $name: exit $? after $((SECONDS - t0)) s" >&2
 }
 run runner_overhead benchmarks/runner_overhead.py $q -q --json "$out/runner_overhead.json"
-run precision benchmarks/precision.py $q --json "$out/precision.json" --markdown "$out/precision.md"
+run precision benchmarks/precision.py $q --calib-samples 128 --json "$out/precision.json" --markdown "$out/precision.md"
 run openvino_int8_routes benchmarks/openvino_int8_routes.py $q -q --json "$out/openvino_int8_routes.json"
 run optimize_vs_peers benchmarks/optimize_vs_peers.py $q --json "$out/optimize_vs_peers.json"
 run ros_node benchmarks/ros_node.py $q --quiet --json "$out/ros_node.json"
-run eval_robustness benchmarks/eval_robustness.py $q --json "$out/eval_robustness.json"
+run eval_robustness benchmarks/eval_robustness.py $q --limit 2000 --json "$out/eval_robustness.json"

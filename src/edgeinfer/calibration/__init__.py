@@ -1,5 +1,5 @@
 """Calibration for INT8: real data through the model's preprocessing, ONNX Runtime's
-calibrators (minmax, entropy, percentile, distribution), and a human-readable cache.
+calibrators (minmax, entropy, percentile), and a human-readable cache.
 
     cfg = CalibrationConfig(method="entropy", samples=256, data="photos")
     table = calibrate(model, cfg)          # tensor name -> (min, max), cached

@@ -130,7 +130,6 @@ def _ort_method(method: str) -> Any:
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
-        "distribution": CalibrationMethod.Distribution,
     }[method]
 
 

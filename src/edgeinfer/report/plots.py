@@ -131,6 +131,11 @@ def cdf_png(result: OptimizeResult) -> bytes:
         lw = 2.5 if r.name == result.winner else 1.2
         ax.plot(xs, ys, lw=lw, label=r.name + (" (winner)" if r.name == result.winner else ""))
     ax.set_xscale("log")
+    from matplotlib.ticker import FormatStrFormatter
+
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of calls")
     ax.set_title("latency CDF per finalist (interleaved rounds)")
