@@ -25,11 +25,14 @@ def interleaved(
     per_round: int,
     warmup: int,
     progress: Callable[[], None] | None = None,
+    pause_s: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Time each variant ``rounds * per_round`` times, alternating variants every round.
 
     The order of variants rotates each round so neither always runs first (noisy shared
-    machines drift; interleaving makes the drift hit every variant equally).
+    machines drift; interleaving makes the drift hit every variant equally). ``pause_s``
+    sleeps after each variant's block so that runtimes whose worker threads spin-wait after
+    a call (ONNX Runtime does by default) do not steal the CPU from the next variant.
     """
     names = list(variants)
     for name in names:
@@ -46,6 +49,8 @@ def interleaved(
                 t0 = clock()
                 fn()
                 buf.append(clock() - t0)
+            if pause_s:
+                time.sleep(pause_s)
         if progress:
             progress()
     return {n: np.asarray(v, dtype=np.int64) for n, v in samples.items()}

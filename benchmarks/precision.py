@@ -77,6 +77,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--models", nargs="+", default=list(MODELS))
+    p.add_argument(
+        "--from-json",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="only print the Markdown tables of earlier runs' JSON files (no measuring)",
+    )
     p.add_argument("--backends", nargs="+", default=None, help="default: every available one")
     p.add_argument("--calibrators", nargs="+", default=None, choices=METHODS)
     p.add_argument("--threads", type=int, default=2)
@@ -264,7 +271,7 @@ def measure_latency(
             fns["pytorch eager fp32"] = torch_fn
         per_round = 10 if args.iterations >= 100 else 5
         rounds = max(1, args.iterations // per_round)
-        lat = interleaved(fns, rounds=rounds, per_round=per_round, warmup=10)
+        lat = interleaved(fns, rounds=rounds, per_round=per_round, warmup=10, pause_s=0.02)
     for v in variants:
         if v.label in lat:
             s = latency_stats(lat[v.label])
@@ -315,6 +322,29 @@ def markdown(results: dict[str, list[list[str]]], args: argparse.Namespace) -> s
     return "\n".join(lines)
 
 
+def markdown_from_json(paths: list[str]) -> str:
+    """The Markdown tables of saved runs, each headed by its date and command."""
+    import json
+
+    parts = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        settings = argparse.Namespace(**data["settings"])
+        tables = {
+            name: rows(
+                [Variant(v["label"], None, None, v.get("skipped"), v) for v in m["variants"]]
+            )
+            for name, m in data["models"].items()
+            if "variants" in m
+        }
+        parts.append(
+            f"Run {data['date']} on {data['host']['cpu_model']} "
+            f"({data['host']['cpu_count']} cpus): `{data['command']}`\n"
+        )
+        parts.append(markdown(tables, settings))
+    return "\n".join(parts)
+
+
 def run_model(
     name: str, backends: list[str], args: argparse.Namespace
 ) -> tuple[list[Variant], list[str]]:
@@ -347,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     from edgeinfer.backends import list_backends
 
     args = parse_args(argv)
+    if args.from_json:
+        print(markdown_from_json(args.from_json))
+        return 0
     if not args.keep_cache:  # fresh engine/calibration caches: build times are real builds
         os.environ["EDGEINFER_CACHE_DIR"] = tempfile.mkdtemp(prefix="edgeinfer-bench-")
     backends = args.backends or list_backends(available_only=True)

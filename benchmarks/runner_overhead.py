@@ -81,6 +81,7 @@ def measure(model: Model, threads: int, rounds: int, per_round: int, quiet: bool
             rounds=rounds,
             per_round=per_round,
             warmup=20,
+            pause_s=0.02,
             progress=task.advance,
         )
     stats = {k: latency_stats(v) for k, v in samples.items()}
@@ -103,14 +104,14 @@ def main() -> int:
     )
     ap.add_argument("--model", default="resnet18", help="ONNX path or zoo name (default resnet18)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=600)
-    ap.add_argument("--per-round", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=60)
+    ap.add_argument("--per-round", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="few iterations (smoke test)")
     ap.add_argument("--json", default="benchmarks/results/runner_overhead.json")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args()
     if args.quick:
-        args.rounds, args.per_round = 20, 1
+        args.rounds, args.per_round = 6, 5
     results = [
         measure(_tiny_model(), args.threads, args.rounds, args.per_round * 5, args.quiet),
         measure(_load(args.model), args.threads, args.rounds, args.per_round, args.quiet),

@@ -247,3 +247,14 @@ def test_onnx_model_is_not_mutated_by_calibration(tmp_path: Path) -> None:
     calibrate(m, _cfg(write_calib(tmp_path / "a.npz")))
     assert m.proto.SerializeToString() == before
     assert onnx.checker.check_model(m.proto) is None
+
+
+def test_large_batches_are_split_to_bound_calibration_memory() -> None:
+    from edgeinfer.calibration.compute import _chunks
+
+    small = {"x": np.zeros((16, 3, 32, 32), np.float32)}
+    assert len(_chunks(small)) == 1
+    big = {"x": np.zeros((16, 3, 640, 640), np.float32)}  # ~1.5 GiB of activations per image
+    chunks = _chunks(big)
+    assert sum(c["x"].shape[0] for c in chunks) == 16
+    assert max(c["x"].shape[0] for c in chunks) == 1

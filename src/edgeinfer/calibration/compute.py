@@ -123,6 +123,24 @@ class _OneBatch:
         return 1
 
 
+# ONNX Runtime's calibrators keep every intermediate tensor of the batch they are given;
+# dense models (PP-OCR's detector at 640x640) hold ~300x their input in activations, so a
+# 16-image batch needed 24 GiB. Batches are split so one chunk stays near this budget.
+_CALIB_MEMORY_BUDGET = 2 << 30
+_ACTIVATION_EXPANSION = 300
+
+
+def _chunks(feed: Feed) -> list[Feed]:
+    """Split a batch into chunks whose intermediate tensors fit the memory budget."""
+    first = next(iter(feed.values()))
+    per_sample = sum(a[0].nbytes for a in feed.values()) * _ACTIVATION_EXPANSION
+    size = max(1, int(_CALIB_MEMORY_BUDGET // max(per_sample, 1)))
+    n = int(first.shape[0])
+    if size >= n:
+        return [feed]
+    return [{k: v[i : i + size] for k, v in feed.items()} for i in range(0, n, size)]
+
+
 def _ort_method(method: str) -> Any:
     from onnxruntime.quantization import CalibrationMethod
 
@@ -168,9 +186,22 @@ def run_calibrator(
             ) from exc
         # ONNX Runtime's histogram calibrators print to stdout: keep the CLI output clean.
         with Progress(quiet) as progress, contextlib.redirect_stdout(io.StringIO()):
-            for feed in progress.track(feeds, f"calibrating ({config.method})"):
-                calibrator.collect_data(_OneBatch(feed))
-            tensors = calibrator.compute_data()
+            try:
+                dynamic_batch = all(
+                    not isinstance(s.shape[0], int) for s in model.inputs if s.shape
+                )
+                for feed in progress.track(feeds, f"calibrating ({config.method})"):
+                    for chunk in _chunks(feed) if dynamic_batch else [feed]:
+                        calibrator.collect_data(_OneBatch(chunk))
+                tensors = calibrator.compute_data()
+            except (ValueError, FloatingPointError, MemoryError) as exc:
+                # e.g. histograms of activations spanning ~1e9 (PP-OCR's detector): numpy
+                # cannot make that many bins
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise BackendError(
+                    f"ONNX Runtime's '{config.method}' calibrator failed on '{model.name}' "
+                    f"({first}); use --calibrator minmax or percentile for this model"
+                ) from exc
     return {name: _range(td.range_value) for name, td in tensors.items()}
 
 
