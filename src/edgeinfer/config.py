@@ -31,6 +31,14 @@ def _freeze_options(
     return tuple(sorted(out))
 
 
+def reject_unknown_keys(cls: type, data: Mapping[str, Any], what: str) -> None:
+    """Raise :class:`ConfigError` when ``data`` has keys that are not fields of dataclass ``cls``."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown {what} keys {sorted(unknown)}; valid keys: {sorted(known)}")
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """Everything that decides what a build produces.
@@ -100,12 +108,7 @@ class BuildConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BuildConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(
-                f"unknown build config keys {sorted(unknown)}; valid keys: {sorted(known)}"
-            )
+        reject_unknown_keys(cls, data, "build config")
         kw = dict(data)
         if "options" in kw and kw["options"] is not None:
             kw["options"] = tuple(dict(kw["options"]).items())

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeinfer.config import reject_unknown_keys
 from edgeinfer.errors import ConfigError, DataError
 
 PREPROCESS_VERSION = 1
@@ -112,12 +113,7 @@ class PreprocessSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PreprocessSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(
-                f"unknown preprocessing keys {sorted(unknown)}; valid: {sorted(known)}"
-            )
+        reject_unknown_keys(cls, data, "preprocessing")
         kw = dict(data)
         if kw.get("size") is not None:
             kw["size"] = tuple(kw["size"])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgeinfer.config import reject_unknown_keys
 from edgeinfer.errors import ConfigError
 
 CALIBRATION_VERSION = 1
@@ -109,12 +110,7 @@ class CalibrationConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CalibrationConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(
-                f"unknown calibration keys {sorted(unknown)}; valid keys: {sorted(known)}"
-            )
+        reject_unknown_keys(cls, data, "calibration")
         return cls(**dict(data))
 
     def to_items(self) -> tuple[tuple[str, ItemValue], ...]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from edgeinfer.config import PRECISIONS
+from edgeinfer.config import PRECISIONS, reject_unknown_keys
 from edgeinfer.errors import ConfigError
 from edgeinfer.search.select import Budget
 
@@ -100,10 +100,7 @@ class OptimizeConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OptimizeConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown optimize config keys {sorted(unknown)}")
+        reject_unknown_keys(cls, data, "optimize config")
         kw = dict(data)
         if isinstance(kw.get("budget"), Mapping):
             kw["budget"] = Budget.from_dict(dict(kw["budget"]))
