@@ -24,10 +24,12 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import console, header, save
 
+from edgeinfer.builder import build, load_engine
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import Engine, build, load_engine
+from edgeinfer.data import open_dataset
+from edgeinfer.engine import Engine
 from edgeinfer.errors import EdgeInferError
-from edgeinfer.evaluate import evaluate_robustness, open_dataset
+from edgeinfer.evaluate import evaluate_robustness
 from edgeinfer.evaluate.corruptions import CORRUPTIONS, parse_corruptions, parse_severities
 from edgeinfer.evaluate.robustness import RobustnessResult
 

@@ -24,10 +24,10 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import console, header, interleaved, latency_stats, save
 
-from edgeinfer.backends import load_runner
+from edgeinfer.builder import build, load_runner
 from edgeinfer.calibration import CalibrationConfig
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import Engine, build
+from edgeinfer.engine import Engine
 from edgeinfer.model import Model
 from edgeinfer.progress import Progress
 
@@ -71,8 +71,8 @@ def build_all(model: Model, configs: dict[str, BuildConfig]) -> dict[str, tuple[
 
 
 def fidelity(engine: Engine, reference: Engine, data: str, samples: int) -> dict[str, Any]:
+    from edgeinfer.data.datasets import open_dataset
     from edgeinfer.evaluate.compare import compare_engines
-    from edgeinfer.evaluate.datasets import open_dataset
     from edgeinfer.evaluate.fidelity import Tolerances
 
     ds = open_dataset(data, limit=samples, seed=1)

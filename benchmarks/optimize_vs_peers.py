@@ -120,7 +120,7 @@ def torch_peer(module: Any, threads: int) -> Peer:
 
 
 def edgeinfer_peer(engine_dir: str, name: str, threads: int) -> Peer:
-    from edgeinfer.backends import load_runner
+    from edgeinfer.builder import load_runner
 
     runner = load_runner(engine_dir, threads=threads)
     runner.activate()
@@ -162,8 +162,9 @@ def interleave(peers: list[Peer], x1: np.ndarray, rounds: int, round_s: float) -
 
 
 def bench_model(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    from edgeinfer.engine import build
-    from edgeinfer.search import OptimizeConfig, optimize
+    from edgeinfer.api import optimize
+    from edgeinfer.builder import build
+    from edgeinfer.search import OptimizeConfig
     from edgeinfer.search.candidates import reference_candidate
     from edgeinfer.search.measure import load_data
     from edgeinfer.search.source import resolve_model, torch_source

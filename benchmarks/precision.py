@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import console, header, interleaved, latency_stats, save
 
 from edgeinfer.bench.guardrail import feed_dims
+from edgeinfer.builder import build
 from edgeinfer.calibration import METHODS, CalibrationConfig
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import Engine, build
+from edgeinfer.engine import Engine
 from edgeinfer.errors import EdgeInferError
 from edgeinfer.model import Model
 
@@ -185,7 +186,8 @@ def build_variants(model: Model, variants: list[Variant], quiet: bool) -> None:
 def measure_quality(
     plan: ModelPlan, variants: list[Variant], ref: Engine, args: argparse.Namespace
 ) -> None:
-    from edgeinfer.evaluate import compare_engines, evaluate_accuracy, open_dataset
+    from edgeinfer.data import open_dataset
+    from edgeinfer.evaluate import compare_engines, evaluate_accuracy
 
     if plan.quality == "accuracy":
         ds = open_dataset(plan.eval_data, limit=args.eval_limit)
@@ -256,8 +258,8 @@ def measure_latency(
 ) -> None:
     from contextlib import ExitStack
 
-    from edgeinfer.backends import load_runner
     from edgeinfer.bench import random_feed
+    from edgeinfer.builder import load_runner
 
     fns: dict[str, Callable[[], object]] = {}
     with ExitStack() as stack:

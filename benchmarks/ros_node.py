@@ -36,17 +36,17 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import console, header, latency_stats, save, stats_row
 
+from edgeinfer.builder import build, resolve_engine
 from edgeinfer.ros.codecs import RawImage, decode_image, encode_image
 from edgeinfer.ros.outputs import parse_classification, top_k
-from edgeinfer.ros.pipeline import Pipeline, open_engine
+from edgeinfer.ros.pipeline import Pipeline
 from edgeinfer.ros.transport import write_fastdds_profile
 
 
-def resolve_engine(args: argparse.Namespace) -> Any:
+def open_engine(args: argparse.Namespace) -> Any:
     if args.engine:
-        return open_engine(args.engine)
+        return resolve_engine(args.engine)
     from edgeinfer import zoo
-    from edgeinfer.engine import build
 
     return build(zoo.get_model(args.model, quiet=args.quiet))
 
@@ -280,7 +280,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.duration, args.warmup = 5.0, 1.0
-    engine = resolve_engine(args)
+    engine = open_engine(args)
     image = photo(args.width, args.height)
     frames = round(args.rate * args.duration)
     base = pipeline_baseline(engine, image, args.rate, frames, args.threads)

@@ -20,10 +20,9 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import console, header, interleaved, latency_stats, save
 
-from edgeinfer.backends import load_runner
 from edgeinfer.backends.onnxruntime import PAYLOAD, session_options
+from edgeinfer.builder import build, load_runner
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import build
 from edgeinfer.model import Model
 from edgeinfer.progress import Progress
 

@@ -194,8 +194,7 @@ def measure(onnx_path: Path, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Top-1 of the exported model through an edgeinfer ORT engine and a plain ORT session."""
     import onnxruntime as ort
 
-    from edgeinfer.backends import load_runner
-    from edgeinfer.engine import build
+    from edgeinfer.builder import build, load_runner
     from edgeinfer.preprocess import spec_from_metadata
 
     engine = build(onnx_path)

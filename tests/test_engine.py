@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeinfer.backends import load_runner
+from edgeinfer.builder import build, load_engine, load_runner
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import MANIFEST_NAME, build, cache_dir, load_engine
+from edgeinfer.engine import MANIFEST_NAME
 from edgeinfer.errors import EngineError
+from edgeinfer.fileio import cache_dir
 from edgeinfer.model import Model
 from tests.conftest import conv_relu_reference, make_conv_relu
 
@@ -120,7 +121,7 @@ def test_killed_build_leaves_no_engine(conv_relu_path: Path, tmp_path: Path) -> 
         from edgeinfer.backends import register_backend
         from edgeinfer.backends.onnxruntime import OnnxRuntimeBackend
         from edgeinfer.config import BuildConfig
-        from edgeinfer.engine import build
+        from edgeinfer.builder import build
 
         @register_backend
         class Slow(OnnxRuntimeBackend):

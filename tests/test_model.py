@@ -8,7 +8,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from edgeinfer.errors import ModelError
-from edgeinfer.model import Model, TensorSpec
+from edgeinfer.model import Model
+from edgeinfer.tensors import TensorSpec
 from tests.conftest import make_conv_relu, make_matmul
 
 

@@ -19,7 +19,9 @@ __all__ = [
     "__version__",
     "build",
     "list_backends",
+    "load_engine",
     "load_runner",
+    "optimize",
 ]
 
 
@@ -29,12 +31,24 @@ def __getattr__(name: str) -> object:
         from edgeinfer import model
 
         return getattr(model, name)
-    if name in {"Engine", "BuildConfig", "build"}:
+    if name == "Engine":
         from edgeinfer import engine
 
-        return getattr(engine, name)
-    if name in {"load_runner", "list_backends"}:
+        return engine.Engine
+    if name == "BuildConfig":
+        from edgeinfer import config
+
+        return config.BuildConfig
+    if name in {"build", "load_engine", "load_runner"}:
+        from edgeinfer import builder
+
+        return getattr(builder, name)
+    if name == "optimize":
+        from edgeinfer import api
+
+        return api.optimize
+    if name == "list_backends":
         from edgeinfer import backends
 
-        return getattr(backends, name)
+        return backends.list_backends
     raise AttributeError(f"module 'edgeinfer' has no attribute {name!r}")

@@ -1,44 +1,29 @@
 """Engine: a directory holding a backend's serialized payload and ``manifest.json``.
 
-Engines are written atomically, verified on load (payload hash, backend version, host ISA),
-and cached by (model hash, build config, backend version, host) so a build is never redone.
+This module is the engine *data type*: the manifest, reading it and verifying the payload
+and the host. Building engines and the engine cache live in :mod:`edgeinfer.builder`, which
+also checks the backend version (it knows the backends; this module does not).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
-import os
-import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgeinfer import __version__
 from edgeinfer.config import BuildConfig
 from edgeinfer.errors import EngineError
-from edgeinfer.fileio import atomic_directory, atomic_write_json, sha256_file
+from edgeinfer.fileio import sha256_file
 from edgeinfer.host import HostInfo, current_host, missing_features
-from edgeinfer.model import META_PREFIX, Model, TensorSpec
+from edgeinfer.tensors import TensorSpec
 
-if TYPE_CHECKING:
-    from edgeinfer.backends.base import Runner
-
-__all__ = ["BuildConfig", "Engine", "Manifest", "build", "cache_dir", "load_engine"]
+__all__ = ["MANIFEST_NAME", "Engine", "Manifest", "read_engine"]
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
-
-
-def cache_dir() -> Path:
-    """Root of edgeinfer's caches: ``$EDGEINFER_CACHE_DIR`` or ``$XDG_CACHE_HOME/edgeinfer``."""
-    env = os.environ.get("EDGEINFER_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "edgeinfer"
 
 
 @dataclass(frozen=True)
@@ -157,11 +142,6 @@ class Engine:
     def size_bytes(self) -> int:
         return sum((self.path / n).stat().st_size for n in self.manifest.payload)
 
-    def runner(self, **options: Any) -> Runner:
-        from edgeinfer.backends import get_backend
-
-        return get_backend(self.backend).runner(self, **options)
-
     def describe(self) -> str:
         return f"{self.name} [{self.backend} {self.manifest.backend_version}, {self.precision}]"
 
@@ -217,16 +197,12 @@ def _verify_payload(path: Path, manifest: Manifest) -> None:
             )
 
 
-def _check_compatible(path: Path, manifest: Manifest) -> None:
-    from edgeinfer.backends import get_backend
+def check_host(path: Path, manifest: Manifest) -> None:
+    """Refuse an engine built on a host with ISA features this host lacks.
 
-    backend = get_backend(manifest.backend)
-    installed = backend.version()
-    if installed != manifest.backend_version:
-        raise EngineError(
-            f"engine '{path}' was built with {manifest.backend} {manifest.backend_version} "
-            f"but {installed} is installed; rebuild the engine on this machine with edgeinfer build"
-        )
+    Raises:
+        EngineError: naming the missing features and the fix (rebuild here).
+    """
     missing = missing_features(manifest.host, current_host())
     if missing:
         raise EngineError(
@@ -235,140 +211,18 @@ def _check_compatible(path: Path, manifest: Manifest) -> None:
         )
 
 
-def load_engine(path: str | Path, *, verify: bool = True) -> Engine:
-    """Load an engine directory, verifying its payload hash and host/backend compatibility.
+def read_engine(path: str | Path, *, verify: bool = True) -> Engine:
+    """Read an engine directory: manifest, payload hashes (with ``verify``) and host features.
+
+    The backend version is checked by :func:`edgeinfer.builder.load_engine`, which is what
+    users call.
 
     Raises:
-        EngineError: not an engine, corrupted, or built for another backend version/host.
+        EngineError: not an engine, corrupted, or built for a host with other ISA features.
     """
     p = Path(path)
     manifest = _read_manifest(p)
     if verify:
         _verify_payload(p, manifest)
-    _check_compatible(p, manifest)
+    check_host(p, manifest)
     return Engine(p, manifest)
-
-
-def engine_key(model: Model, config: BuildConfig, backend_version: str) -> str:
-    """Cache key: model hash, build config, backend and version, host fingerprint."""
-    parts = [
-        f"format={FORMAT_VERSION}",
-        f"model={model.hash}",
-        f"config={config.key()}",
-        f"backend={config.backend}=={backend_version}",
-        f"host={current_host().fingerprint()}",
-    ]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
-
-
-def _model_metadata(model: Model) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    for key, raw in model.metadata.items():
-        if key.startswith(META_PREFIX):
-            try:
-                meta[key[len(META_PREFIX) :]] = json.loads(raw)
-            except json.JSONDecodeError:
-                meta[key[len(META_PREFIX) :]] = raw
-    return meta
-
-
-def _build_into(
-    directory: Path, model: Model, config: BuildConfig, quiet: bool | None = None
-) -> Manifest:
-    from edgeinfer.backends import get_backend
-
-    backend = get_backend(config.backend)
-    backend.check_config(config)
-    t0 = time.perf_counter()
-    result = backend.build(model, config, directory, quiet=quiet)
-    seconds = time.perf_counter() - t0
-    payload = {name: sha256_file(directory / name) for name in sorted(result.payload)}
-    manifest = Manifest(
-        backend=backend.name,
-        backend_version=backend.version(),
-        precision=config.precision,
-        executed_precision=result.executed_precision,
-        build_config=config,
-        inputs=result.inputs or model.inputs,
-        outputs=result.outputs or model.outputs,
-        source_model={
-            "name": model.name,
-            "path": str(model.path) if model.path else None,
-            "hash": model.hash,
-            "opset": model.opset,
-            "producer": model.producer,
-        },
-        payload=payload,
-        host=current_host(),
-        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        build_seconds=round(seconds, 4),
-        notes=tuple(result.notes),
-        metadata={**_model_metadata(model), **result.metadata},
-    )
-    atomic_write_json(directory / MANIFEST_NAME, manifest.to_dict())
-    return manifest
-
-
-def _copy_engine(src: Engine, out: Path, *, overwrite: bool) -> Engine:
-    if out.exists() and not overwrite:
-        raise EngineError(f"'{out}' already exists; pass --force (overwrite=True) to replace it")
-    with atomic_directory(out, overwrite=overwrite) as tmp:
-        for name in [*src.manifest.payload, MANIFEST_NAME]:
-            shutil.copy2(src.path / name, tmp / name)
-    return Engine(out, src.manifest, from_cache=src.from_cache)
-
-
-def build(
-    model: Model | str | Path,
-    config: BuildConfig | None = None,
-    out: str | Path | None = None,
-    *,
-    cache: bool = True,
-    overwrite: bool = False,
-    quiet: bool | None = None,
-) -> Engine:
-    """Build (or fetch from the cache) an engine for ``model``.
-
-    Args:
-        model: a :class:`Model` or a path to an ONNX file.
-        config: the build configuration (None: ONNX Runtime FP32 defaults).
-        out: where to write the engine directory (None: only the cache).
-        cache: reuse and fill the engine cache.
-        overwrite: replace an existing ``out``.
-        quiet: no progress bars (None: only when stderr is not a terminal).
-
-    Returns:
-        The engine; ``engine.from_cache`` tells whether the build was skipped.
-    """
-    from edgeinfer.backends import get_backend
-
-    m = model if isinstance(model, Model) else Model.load(model)
-    cfg = config or BuildConfig()
-    backend = get_backend(cfg.backend)
-    backend.check_config(cfg)
-    out_path = Path(out) if out is not None else None
-    if out_path is not None and out_path.exists() and not overwrite:
-        raise EngineError(
-            f"'{out_path}' already exists; pass --force (overwrite=True) to replace it"
-        )
-    if not cache:
-        target = out_path or (cache_dir() / "engines" / engine_key(m, cfg, backend.version()))
-        with atomic_directory(target, overwrite=True) as tmp:
-            manifest = _build_into(tmp, m, cfg, quiet)
-        return Engine(target, manifest)
-
-    cached = cache_dir() / "engines" / engine_key(m, cfg, backend.version())
-    engine: Engine | None = None
-    if cached.exists():
-        try:
-            engine = load_engine(cached)
-            engine.from_cache = True
-        except EngineError:
-            shutil.rmtree(cached, ignore_errors=True)  # stale or corrupted: rebuild
-    if engine is None:
-        with atomic_directory(cached, overwrite=True) as tmp:
-            manifest = _build_into(tmp, m, cfg, quiet)
-        engine = Engine(cached, manifest)
-    if out_path is not None:
-        return _copy_engine(engine, out_path, overwrite=overwrite)
-    return engine

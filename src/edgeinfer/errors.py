@@ -58,6 +58,18 @@ class BudgetError(EdgeInferError):
     exit_code = 3
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name when it has none.
+
+    Backend and library exceptions often run to dozens of lines; user-facing errors quote only
+    this line (``--debug`` shows the rest).
+    """
+    for line in str(exc).strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
+
+
 def require(module: str, extra: str, *, purpose: str | None = None) -> ModuleType:
     """Import an optional dependency or raise a :class:`MissingExtraError` naming the extra."""
     try:

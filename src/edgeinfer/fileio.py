@@ -79,6 +79,15 @@ def atomic_directory(path: str | Path, *, overwrite: bool = False) -> Iterator[P
         raise
 
 
+def cache_dir() -> Path:
+    """Root of edgeinfer's caches: ``$EDGEINFER_CACHE_DIR`` or ``$XDG_CACHE_HOME/edgeinfer``."""
+    env = os.environ.get("EDGEINFER_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgeinfer"
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     import hashlib
 

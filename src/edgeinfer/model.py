@@ -1,77 +1,27 @@
-"""Model: a validated ONNX graph plus its input/output specs, content hash and metadata."""
+"""Model: a validated ONNX graph plus its input/output specs, content hash and metadata.
+
+:class:`~edgeinfer.tensors.TensorSpec` is re-exported here for convenience.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeinfer.errors import ModelError
+from edgeinfer.errors import ModelError, first_line
 from edgeinfer.fileio import atomic_write_bytes
+from edgeinfer.tensors import Dim, TensorSpec, random_feed
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-Dim = int | str
-"""A tensor dimension: a positive int, or a symbolic name such as ``"batch"``."""
-
 # Metadata keys edgeinfer stores in ONNX ``metadata_props``.
 META_PREFIX = "edgeinfer."
 
 _PROTO_SIZE_LIMIT = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """Name, numpy dtype name and shape (symbolic dims as strings) of one graph input/output."""
-
-    name: str
-    dtype: str
-    shape: tuple[Dim, ...]
-
-    @property
-    def is_dynamic(self) -> bool:
-        return any(not isinstance(d, int) for d in self.shape)
-
-    def concrete_shape(
-        self, batch: int = 1, dims: Mapping[str, int] | None = None
-    ) -> tuple[int, ...]:
-        """Resolve symbolic dims: the first one to ``batch``, named ones from ``dims``.
-
-        Raises:
-            ModelError: a symbolic dim other than the leading one has no value.
-        """
-        dims = dims or {}
-        out: list[int] = []
-        for i, d in enumerate(self.shape):
-            if isinstance(d, int):
-                out.append(d)
-            elif d in dims:
-                out.append(int(dims[d]))
-            elif i == 0:
-                out.append(batch)
-            else:
-                raise ModelError(
-                    f"input '{self.name}' has symbolic dim '{d}' at axis {i} with no value; "
-                    f"give it one, e.g. --shape {self.name}:"
-                    + "x".join(str(x) if isinstance(x, int) else "N" for x in self.shape)
-                )
-        return tuple(out)
-
-    def describe(self) -> str:
-        """``float32[batch,3,224,224]``."""
-        return f"{self.dtype}[{','.join(str(d) for d in self.shape)}]"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TensorSpec:
-        return cls(str(data["name"]), str(data["dtype"]), tuple(data["shape"]))
 
 
 def _value_info_spec(vi: onnx.ValueInfoProto) -> TensorSpec:
@@ -158,7 +108,7 @@ class Model:
             else:
                 onnx.checker.check_model(proto)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise ModelError(
                 f"{where} is not a valid ONNX graph: {first}; fix the exporter output "
                 "(onnx.checker.check_model shows the full report)"
@@ -249,11 +199,12 @@ class Model:
         return p
 
     def random_feed(self, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
-        """Seeded random inputs matching the specs (see :func:`edgeinfer.bench.feeds.random_feed`)."""
-        from edgeinfer.bench.feeds import random_feed
-
+        """Seeded random inputs matching the specs (see :func:`edgeinfer.tensors.random_feed`)."""
         return random_feed(self.inputs, batch=batch, seed=seed)
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{s.name}: {s.describe()}" for s in self.inputs)
         return f"Model({self.name!r}, inputs=[{ins}], opset={self.opset})"
+
+
+__all__ = ["META_PREFIX", "Dim", "Model", "TensorSpec"]

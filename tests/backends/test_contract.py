@@ -17,9 +17,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgeinfer.backends import list_backends, load_runner
+from edgeinfer.backends import list_backends
+from edgeinfer.builder import build, load_engine, load_runner
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import Engine, build, load_engine
+from edgeinfer.engine import Engine
 from edgeinfer.errors import BackendError, FeedError
 from edgeinfer.model import Model
 from tests.conftest import conv_relu_reference, make_conv_relu, make_matmul

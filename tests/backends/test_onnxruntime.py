@@ -7,9 +7,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgeinfer.backends import get_backend, load_runner
+from edgeinfer.backends import get_backend
+from edgeinfer.builder import build, load_runner
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import build
 from edgeinfer.errors import BackendError, ConfigError, FeedError
 from edgeinfer.model import Model
 from tests.conftest import conv_relu_reference, make_conv_relu, make_matmul

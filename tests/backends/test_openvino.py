@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeinfer.backends import load_runner
+from edgeinfer.builder import build, load_engine, load_runner
 from edgeinfer.calibration import CalibrationConfig
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import build, load_engine
 from edgeinfer.errors import (
     BackendError,
     ConfigError,
@@ -65,7 +64,7 @@ def _int8(calib: Path, **options: str | int | bool) -> BuildConfig:
 
 def test_importing_the_backend_does_not_import_openvino() -> None:
     code = (
-        "import sys, edgeinfer, edgeinfer.backends.openvino, edgeinfer.backends.openvino_nncf;"
+        "import sys, edgeinfer, edgeinfer.backends.openvino, edgeinfer.backends.openvino.nncf;"
         "print([m for m in ('openvino', 'nncf') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeinfer.bench.guardrail import LatencyComparison, compare_latency, guardrail
+from edgeinfer.builder import build
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import build
 
 from ..passes.helpers import write_calib
 

@@ -5,11 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeinfer.backends import load_runner
 from edgeinfer.bench import BenchConfig, bench_runner, latency_stats, random_feed
-from edgeinfer.engine import build
+from edgeinfer.builder import build, load_runner
 from edgeinfer.errors import ConfigError, FeedError
-from edgeinfer.model import TensorSpec
+from edgeinfer.tensors import TensorSpec
 
 
 def test_latency_stats_match_numpy() -> None:

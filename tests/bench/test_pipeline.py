@@ -7,10 +7,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeinfer.backends import load_runner
 from edgeinfer.bench.pipeline import PipelineConfig, bench_pipeline, camera_frames, postprocess
+from edgeinfer.builder import build, load_runner
 from edgeinfer.cli import main
-from edgeinfer.engine import build
 from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeinfer.builder import load_engine
 from edgeinfer.cli import main
-from edgeinfer.engine import load_engine
 
 from ..passes.helpers import write_calib
 

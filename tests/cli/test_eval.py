@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgeinfer.cli import main
-from edgeinfer.evaluate import open_dataset
+from edgeinfer.data import open_dataset
 from tests.evaluate.helpers import centroid_classifier, centroid_weights, numpy_predictions
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeinfer.evaluate.idx import FashionMNIST
+from edgeinfer.data.idx import FashionMNIST
 from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
 

@@ -8,16 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeinfer.engine import Engine, build
+from edgeinfer.builder import build
+from edgeinfer.data import open_dataset
+from edgeinfer.data.idx import FASHION_MNIST_LABELS, FashionMNIST
+from edgeinfer.engine import Engine
 from edgeinfer.errors import DataError
-from edgeinfer.evaluate import (
-    evaluate_accuracy,
-    evaluate_robustness,
-    open_dataset,
-)
+from edgeinfer.evaluate import evaluate_accuracy, evaluate_robustness
 from edgeinfer.evaluate.accuracy import label_map, wilson_interval
 from edgeinfer.evaluate.corruptions import corrupt_image
-from edgeinfer.evaluate.idx import FASHION_MNIST_LABELS, FashionMNIST
 from tests.evaluate.helpers import centroid_classifier, centroid_weights, numpy_predictions
 
 

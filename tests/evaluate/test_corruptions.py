@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
+from edgeinfer.data import open_dataset
 from edgeinfer.errors import ConfigError, DataError
-from edgeinfer.evaluate import open_dataset
 from edgeinfer.evaluate.corruptions import (
     CORRUPTIONS,
     corrupt,

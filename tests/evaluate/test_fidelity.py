@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeinfer.bench.feeds import random_feed
-from edgeinfer.engine import build
+from edgeinfer.builder import build
+from edgeinfer.data import open_dataset
 from edgeinfer.errors import ConfigError, DataError
-from edgeinfer.evaluate import FidelityAccumulator, Tolerances, compare_engines, open_dataset
+from edgeinfer.evaluate import FidelityAccumulator, Tolerances, compare_engines
 from edgeinfer.evaluate.fidelity import REL_FLOOR
 from edgeinfer.model import Model
+from edgeinfer.tensors import random_feed
 from tests.conftest import make_conv_relu
 from tests.evaluate.helpers import (
     centroid_classifier,

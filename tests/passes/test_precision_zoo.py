@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeinfer.backends import load_runner
+from edgeinfer.builder import build, load_runner
 from edgeinfer.calibration import CalibrationConfig
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import Engine, build
+from edgeinfer.engine import Engine
 from edgeinfer.errors import BackendError
 from edgeinfer.model import Model
 from edgeinfer.passes import lower_precision
@@ -28,7 +28,7 @@ def _predict(engine: Engine, images: np.ndarray) -> np.ndarray:
 
 
 def _test_images(n: int = 200) -> np.ndarray:
-    from edgeinfer.evaluate.datasets import iter_batches, open_dataset
+    from edgeinfer.data.datasets import iter_batches, open_dataset
     from edgeinfer.preprocess import PreprocessSpec
 
     ds = open_dataset("fashion-mnist", limit=n)
@@ -67,7 +67,8 @@ def test_fp16_keeps_ppocr_faithful_despite_huge_batchnorm_variance() -> None:
     """PP-OCRv4's detector has a BatchNormalization variance of ~1e8: clipped to FP16's
     65504 it broke the model (cosine 0.27); the pass keeps such nodes in FP32."""
     from edgeinfer import zoo
-    from edgeinfer.evaluate import compare_engines, open_dataset
+    from edgeinfer.data import open_dataset
+    from edgeinfer.evaluate import compare_engines
 
     model = zoo.get_model("ppocr-det")
     fp16 = build(model, BuildConfig(precision="fp16", threads=2))

@@ -16,7 +16,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeinfer.engine import Engine, build
+from edgeinfer.builder import build
+from edgeinfer.engine import Engine
 from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
 

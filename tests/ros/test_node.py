@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgeinfer.builder import load_runner
+
 pytest.importorskip("rclpy")
 
 from edgeinfer.errors import ConfigError, EngineError
@@ -26,7 +28,7 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 def direct_topk(engine: Any, image: np.ndarray, k: int) -> list[tuple[str, float]]:
     """The reference: a plain Runner.infer on the same preprocessed image."""
-    with engine.runner() as r:
+    with load_runner(engine) as r:
         logits = r.infer({"image": SPEC.apply(image)[None]}, copy=True)["logits"][0]
     p = softmax(logits)
     order = np.argsort(-p)[:k]
@@ -196,7 +198,7 @@ def test_dense_output_is_an_image(ros_context: Any, photo: np.ndarray, channels:
     h = make_harness(ros_context, engine)
     try:
         result = h.request(image_msg(photo, frame_id="cam", stamp=41))
-        with engine.runner() as r:
+        with load_runner(engine) as r:
             ref = r.infer({"image": SPEC.apply(photo)[None]}, copy=True)["map"][0]
         assert (result.height, result.width, result.header.frame_id) == (32, 32, "cam")
         if channels == 1:

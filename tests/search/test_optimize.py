@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from edgeinfer.api import optimize
 from edgeinfer.errors import BudgetError, ConfigError, ModelError
-from edgeinfer.search import Budget, OptimizeConfig, check_budget, optimize
+from edgeinfer.search import Budget, OptimizeConfig, check_budget
 from edgeinfer.search.results import OptimizeResult
 
 from .tiny import write_classifier

@@ -6,9 +6,8 @@ import onnx
 import pytest
 
 from edgeinfer import zoo
-from edgeinfer.backends import load_runner
-from edgeinfer.engine import build
-from edgeinfer.evaluate.datasets import iter_batches, open_dataset, resolve_preprocess
+from edgeinfer.builder import build, load_runner
+from edgeinfer.data.datasets import iter_batches, open_dataset, resolve_preprocess
 from edgeinfer.zoo.fashion import FASHION_LABELS, asset_path, training_record
 
 

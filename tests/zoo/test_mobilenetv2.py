@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from edgeinfer import zoo
-from edgeinfer.backends import load_runner
-from edgeinfer.engine import build
+from edgeinfer.builder import build, load_runner
 from edgeinfer.preprocess import spec_from_metadata
 from edgeinfer.zoo.fashion import imagenet_labels
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from edgeinfer import zoo
-from edgeinfer.backends import load_runner
-from edgeinfer.engine import build
+from edgeinfer.builder import build, load_runner
 from edgeinfer.errors import ConfigError, EdgeInferError
 from edgeinfer.model import Model
 from edgeinfer.preprocess import spec_from_metadata
@@ -36,7 +35,7 @@ def _require(entry: ZooEntry) -> None:
 def _real_image(resize: str, color: str) -> np.ndarray:
     """A Fashion-MNIST test image for fixed-size gray models, else a real photo."""
     if resize == "none" and color == "gray":
-        from edgeinfer.evaluate.datasets import open_dataset
+        from edgeinfer.data.datasets import open_dataset
 
         return open_dataset("fashion-mnist:test")[0].image
     skdata = pytest.importorskip("skimage.data")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from edgeinfer.errors import BackendError
 
 if TYPE_CHECKING:
-    from edgeinfer.backends.base import Backend, Runner
-    from edgeinfer.engine import Engine
+    from edgeinfer.backends.base import Backend
 
-__all__ = ["get_backend", "list_backends", "load_runner", "register_backend"]
+__all__ = ["get_backend", "list_backends", "register_backend"]
 
 # Built-in backends: name -> "module:Class". Imported only when asked for.
 _BUILTIN: dict[str, str] = {
@@ -69,11 +67,3 @@ def list_backends(*, available_only: bool = False) -> list[str]:
             continue
         out.append(n)
     return out
-
-
-def load_runner(engine: Engine | str | Path, **options: Any) -> Runner:
-    """A runner for ``engine`` (an :class:`Engine` or engine directory); use it as a context manager."""
-    from edgeinfer.engine import Engine, load_engine
-
-    eng = engine if isinstance(engine, Engine) else load_engine(engine)
-    return get_backend(eng.backend).runner(eng, **options)

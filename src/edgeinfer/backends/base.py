@@ -26,7 +26,8 @@ from edgeinfer.errors import BackendError, FeedError, MissingExtraError
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig
     from edgeinfer.engine import Engine
-    from edgeinfer.model import Model, TensorSpec
+    from edgeinfer.model import Model
+    from edgeinfer.tensors import TensorSpec
 
 
 @dataclass(frozen=True)

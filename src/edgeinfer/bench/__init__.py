@@ -1,8 +1,8 @@
 """Latency measurement: closed-loop and fixed-rate (deadline) benchmarks of a Runner."""
 
-from edgeinfer.bench.feeds import random_feed
 from edgeinfer.bench.latency import BenchConfig, BenchResult, bench_runner
 from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.tensors import random_feed
 
 __all__ = [
     "BenchConfig",

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeinfer.bench.feeds import random_feed
 from edgeinfer.bench.stats import latency_stats
+from edgeinfer.tensors import random_feed
 
 if TYPE_CHECKING:
     from edgeinfer.backends.base import Runner
@@ -86,7 +86,7 @@ def compare_latency(
 
     Both engines get the same random inputs (their input specs must match).
     """
-    from edgeinfer.backends import load_runner
+    from edgeinfer.builder import load_runner
 
     feed = random_feed(baseline.inputs, batch=batch, seed=seed, dims=feed_dims(baseline))
     with (
@@ -150,7 +150,7 @@ def fp32_baseline(engine: Engine) -> Engine | None:
     (built or taken from the cache); None when the source model file is gone or changed."""
     from pathlib import Path
 
-    from edgeinfer.engine import build
+    from edgeinfer.builder import build
     from edgeinfer.model import Model
 
     src = engine.manifest.source_model.get("path")

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from edgeinfer.backends.base import Runner
-from edgeinfer.bench.feeds import random_feed
 from edgeinfer.bench.stats import LatencyStats, latency_stats
 from edgeinfer.errors import ConfigError
 from edgeinfer.host import current_host
 from edgeinfer.progress import Progress
+from edgeinfer.tensors import random_feed
 
 _MAX_SAMPLES = 10_000_000
 

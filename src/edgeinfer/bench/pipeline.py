@@ -66,7 +66,7 @@ def camera_frames(data: str, size: tuple[int, int], count: int = 16) -> list[np.
     """Real images (from a dataset spec) resized to a camera resolution, RGB uint8."""
     from PIL import Image
 
-    from edgeinfer.evaluate.datasets import open_dataset
+    from edgeinfer.data.datasets import open_dataset
 
     ds = open_dataset(data, limit=count)
     frames = []

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from edgeinfer.calibration.config import CalibrationConfig
 from edgeinfer.calibration.data import CalibrationData, Feed, calibration_data
 from edgeinfer.calibration.table import CalibrationKey, CalibrationTable
-from edgeinfer.errors import BackendError, DataError
+from edgeinfer.errors import BackendError, DataError, first_line
 from edgeinfer.progress import Progress
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def default_cache_path(key: CalibrationKey) -> Path:
     """``<cache dir>/calibration/<digest>.json``."""
-    from edgeinfer.engine import cache_dir
+    from edgeinfer.fileio import cache_dir
 
     return cache_dir() / "calibration" / f"{key.digest()[:32]}.json"
 
@@ -182,7 +182,7 @@ def run_calibrator(
         except Exception as exc:
             raise BackendError(
                 f"ONNX Runtime cannot prepare '{model.name}' for calibration: "
-                f"{str(exc).strip().splitlines()[0]}; check that the model runs in ONNX Runtime"
+                f"{first_line(exc)}; check that the model runs in ONNX Runtime"
             ) from exc
         # ONNX Runtime's histogram calibrators print to stdout: keep the CLI output clean.
         with Progress(quiet) as progress, contextlib.redirect_stdout(io.StringIO()):
@@ -197,7 +197,7 @@ def run_calibrator(
             except (ValueError, FloatingPointError, MemoryError) as exc:
                 # e.g. histograms of activations spanning ~1e9 (PP-OCR's detector): numpy
                 # cannot make that many bins
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                first = first_line(exc)
                 raise BackendError(
                     f"ONNX Runtime's '{config.method}' calibrator failed on '{model.name}' "
                     f"({first}); use --calibrator minmax or percentile for this model"

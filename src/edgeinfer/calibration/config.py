@@ -40,7 +40,7 @@ class CalibrationConfig:
             int8 engines it gave were useless (top-1 9.97% on fashion-cnn).
         samples: number of calibration samples drawn from ``data``.
         percentile: percentile for ``method == "percentile"``, in (50, 100].
-        data: dataset spec for :func:`edgeinfer.evaluate.datasets.open_dataset`, e.g.
+        data: dataset spec for :func:`edgeinfer.data.datasets.open_dataset`, e.g.
             ``"fashion-mnist:train"``, ``"photos"``, ``"images:DIR"``, ``"npz:FILE"``.
         seed: seed for drawing samples (and random crops).
         batch_size: samples per calibration batch (1 when the model's batch dim is fixed).

@@ -13,9 +13,10 @@ from edgeinfer.progress import Progress
 
 if TYPE_CHECKING:
     from edgeinfer.calibration.config import CalibrationConfig
-    from edgeinfer.evaluate.datasets import Dataset
-    from edgeinfer.model import Model, TensorSpec
+    from edgeinfer.data.datasets import Dataset
+    from edgeinfer.model import Model
     from edgeinfer.preprocess import PreprocessSpec
+    from edgeinfer.tensors import TensorSpec
 
 Feed = dict[str, np.ndarray]
 
@@ -62,7 +63,7 @@ def _image_input(model: Model) -> TensorSpec:
 
 def _resolve_spec(model: Model, ds: Dataset) -> tuple[PreprocessSpec | None, str]:
     """The model's stored spec > the dataset's default > one inferred from the input shape."""
-    from edgeinfer.evaluate.datasets import infer_spec
+    from edgeinfer.data.datasets import infer_spec
     from edgeinfer.preprocess import PreprocessSpec
 
     if ds.is_tensor:
@@ -95,7 +96,7 @@ def open_calibration_dataset(config: CalibrationConfig) -> Dataset:
     Raises:
         DataError: no data given, or fewer usable samples than ``config.min_samples``.
     """
-    from edgeinfer.evaluate.datasets import open_dataset
+    from edgeinfer.data.datasets import open_dataset
 
     if config.data is None:
         raise DataError(
@@ -121,7 +122,7 @@ def calibration_data(
         DataError: missing/too little data, or samples that do not fit the model input (the
             message names the expected input spec and the preprocessing to set).
     """
-    from edgeinfer.evaluate.datasets import iter_batches
+    from edgeinfer.data.datasets import iter_batches
 
     spec_in = _image_input(model)
     ds = open_calibration_dataset(config)

@@ -65,8 +65,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from edgeinfer.backends import load_runner
     from edgeinfer.bench.latency import BenchConfig, bench_runner
+    from edgeinfer.builder import load_runner
     from edgeinfer.cli.common import command_line, open_engine, parse_shapes, write_json
     from edgeinfer.report.tables import latency_table
 
@@ -102,11 +102,11 @@ def run(args: argparse.Namespace) -> int:
 def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from edgeinfer.backends import load_runner
     from edgeinfer.bench.pipeline import PipelineConfig, bench_pipeline
+    from edgeinfer.builder import load_runner
     from edgeinfer.cli.common import command_line, parse_size, write_json
+    from edgeinfer.data.specs import parse_preprocess, stored_spec
     from edgeinfer.errors import ConfigError
-    from edgeinfer.evaluate.specs import parse_preprocess, stored_spec
     from edgeinfer.host import current_host
     from edgeinfer.report.tables import pipeline_table
 

@@ -93,8 +93,8 @@ def calibration_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from edgeinfer.backends import get_backend
+    from edgeinfer.builder import build
     from edgeinfer.calibration import pin_data
-    from edgeinfer.engine import build
     from edgeinfer.model import Model
 
     model = Model.load(args.model)

@@ -88,20 +88,13 @@ def build_config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
 
 
 def open_engine(target: str, args: argparse.Namespace) -> Any:
-    """An engine from an engine directory, or built on the fly (cached) from an ONNX file."""
-    from edgeinfer.engine import MANIFEST_NAME, build, load_engine
+    """An engine from an engine directory, or built on the fly (cached) from an ONNX file with
+    the build flags of ``args``."""
+    from edgeinfer.builder import resolve_engine
 
     p = Path(target)
-    if p.is_dir() and (p / MANIFEST_NAME).exists():
-        return load_engine(p)
-    if p.is_dir():
-        from edgeinfer.errors import EngineError
-
-        raise EngineError(
-            f"'{p}' is not an engine directory (no {MANIFEST_NAME}); pass an ONNX file or an "
-            "engine built with: edgeinfer build MODEL.onnx -o ENGINE_DIR"
-        )
-    return build(p, build_config_from_args(args))
+    config = None if p.is_dir() else build_config_from_args(args)
+    return resolve_engine(p, config)
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:

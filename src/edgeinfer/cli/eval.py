@@ -48,7 +48,7 @@ def add_data_options(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 def dataset_from_args(args: argparse.Namespace) -> Any:
     """The dataset named by ``--dataset/--images/--data`` (None when none was given)."""
-    from edgeinfer.evaluate.datasets import open_dataset
+    from edgeinfer.data.datasets import open_dataset
 
     spec = f"images:{args.images}" if args.images else args.dataset or args.data
     if spec is None:
@@ -57,7 +57,7 @@ def dataset_from_args(args: argparse.Namespace) -> Any:
 
 
 def preprocess_from_args(args: argparse.Namespace) -> Any:
-    from edgeinfer.evaluate.specs import parse_preprocess
+    from edgeinfer.data.specs import parse_preprocess
 
     return parse_preprocess(args.preprocess) if args.preprocess else None
 

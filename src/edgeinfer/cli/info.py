@@ -19,8 +19,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
+    from edgeinfer.builder import load_engine
     from edgeinfer.cli.common import dumps
-    from edgeinfer.engine import MANIFEST_NAME, load_engine
+    from edgeinfer.engine import MANIFEST_NAME
     from edgeinfer.model import Model
 
     p = Path(args.target)

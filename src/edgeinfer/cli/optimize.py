@@ -153,12 +153,19 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from edgeinfer.api import optimize
     from edgeinfer.cli.common import command_line
-    from edgeinfer.search.optimize import check_budget, optimize
-    from edgeinfer.search.table import optimize_table
+    from edgeinfer.report.optimize import optimize_table
+    from edgeinfer.search import SearchInterrupted, check_budget
 
     cfg = config_from_args(args)
-    result = optimize(args.model, cfg, command=command_line(args))
+    try:
+        result = optimize(args.model, cfg, command=command_line(args))
+    except SearchInterrupted:
+        Console(stderr=True, highlight=False).print(
+            f"[yellow]interrupted:[/] partial report in {cfg.out_dir or '(no -o)'}"
+        )
+        raise
     # Piped output (logs, CI) gets a wide table instead of rich's 80-column default.
     out = Console() if sys.stdout.isatty() else Console(width=170)
     out.print(optimize_table(result))

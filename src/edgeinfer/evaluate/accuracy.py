@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeinfer.builder import resolve_engine
+from edgeinfer.data.datasets import Dataset, image_input, iter_batches, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.evaluate.corruptions import image_transform
-from edgeinfer.evaluate.datasets import Dataset, image_input, iter_batches, resolve_preprocess
 from edgeinfer.evaluate.running import (
-    as_engine,
     batch_size_for,
     fixed_batch,
     pick_scores_output,
@@ -233,9 +233,9 @@ def evaluate_accuracy(
     Raises:
         DataError: unlabelled data, data that does not fit the model, a non-classifier.
     """
-    eng = as_engine(engine)
+    eng = resolve_engine(engine)
     if runner is None:
-        from edgeinfer.backends import load_runner
+        from edgeinfer.builder import load_runner
 
         with load_runner(eng) as r:
             return _evaluate(

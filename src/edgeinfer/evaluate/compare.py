@@ -9,18 +9,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgeinfer.builder import resolve_engine
+from edgeinfer.data.datasets import Dataset, image_input, iter_batches, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.evaluate.accuracy import engine_info
-from edgeinfer.evaluate.datasets import Dataset, image_input, iter_batches, resolve_preprocess
 from edgeinfer.evaluate.fidelity import FidelityAccumulator, FidelityResult, Tolerances
-from edgeinfer.evaluate.running import as_engine, batch_size_for, fixed_batch, run_padded
+from edgeinfer.evaluate.running import batch_size_for, fixed_batch, run_padded
 from edgeinfer.progress import Progress
 
 if TYPE_CHECKING:
     from edgeinfer.backends.base import Runner
     from edgeinfer.engine import Engine
-    from edgeinfer.model import Model, TensorSpec
+    from edgeinfer.model import Model
     from edgeinfer.preprocess import PreprocessSpec
+    from edgeinfer.tensors import TensorSpec
 
 __all__ = ["DEFAULT_RANDOM_INPUTS", "compare_engines"]
 
@@ -60,12 +62,12 @@ def compare_engines(
     Raises:
         DataError: the engines' inputs or outputs do not match, or the data does not fit.
     """
-    cand, ref = as_engine(candidate), as_engine(reference)
+    cand, ref = resolve_engine(candidate), resolve_engine(reference)
     _check_inputs(cand, ref)
     bs = _common_batch(cand, ref, batch_size)
     acc = FidelityAccumulator(tolerances, task=_task(ref))
     batches, described, total = _batches(ref, inputs, bs, limit, seed, dims, preprocess)
-    from edgeinfer.backends import load_runner
+    from edgeinfer.builder import load_runner
 
     t0 = time.perf_counter()
     with (
@@ -160,7 +162,7 @@ def _batches(
 def _random_batches(
     specs: tuple[TensorSpec, ...], count: int, bs: int, seed: int, dims: Mapping[str, int] | None
 ) -> Iterator[dict[str, np.ndarray]]:
-    from edgeinfer.bench.feeds import random_feed
+    from edgeinfer.tensors import random_feed
 
     done = 0
     k = 0

@@ -216,7 +216,7 @@ def corrupt(
 def image_transform(
     name: str, severity: int, *, seed: int = 0
 ) -> Callable[[np.ndarray, int], np.ndarray]:
-    """``f(image, sample_index)`` for :func:`~edgeinfer.evaluate.datasets.iter_batches`."""
+    """``f(image, sample_index)`` for :func:`~edgeinfer.data.datasets.iter_batches`."""
     _check(name, severity)
 
     def apply(image: np.ndarray, index: int) -> np.ndarray:

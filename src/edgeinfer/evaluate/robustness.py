@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeinfer.builder import resolve_engine
+from edgeinfer.data.datasets import Dataset
 from edgeinfer.evaluate.accuracy import AccuracyResult, evaluate_accuracy
 from edgeinfer.evaluate.corruptions import DEFAULT_CORRUPTIONS
-from edgeinfer.evaluate.datasets import Dataset
-from edgeinfer.evaluate.running import as_engine
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine
@@ -97,9 +97,9 @@ def evaluate_robustness(
     quiet: bool | None = None,
 ) -> RobustnessResult:
     """Clean accuracy and accuracy under each corruption x severity (one runner for all)."""
-    from edgeinfer.backends import load_runner
+    from edgeinfer.builder import load_runner
 
-    eng = as_engine(engine)
+    eng = resolve_engine(engine)
     kw: dict[str, Any] = {
         "batch_size": batch_size,
         "preprocess": preprocess,

@@ -1,9 +1,8 @@
-"""Running engines over batches: engine resolution, batch sizing, padding, output picking."""
+"""Running engines over batches: batch sizing, padding, output picking."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,28 +11,9 @@ from edgeinfer.errors import DataError
 
 if TYPE_CHECKING:
     from edgeinfer.backends.base import Runner
-    from edgeinfer.engine import Engine
-    from edgeinfer.model import Model, TensorSpec
+    from edgeinfer.tensors import TensorSpec
 
-__all__ = ["as_engine", "fixed_batch", "pick_scores_output", "run_padded", "scores_matrix"]
-
-
-def as_engine(target: Engine | Model | str | Path) -> Engine:
-    """An :class:`Engine` from an engine, an engine directory, a Model or an ONNX file
-    (built with the default ONNX Runtime FP32 config, cached)."""
-    from edgeinfer.engine import MANIFEST_NAME, Engine, build, load_engine
-    from edgeinfer.model import Model
-
-    if isinstance(target, Engine):
-        return target
-    if isinstance(target, Model):
-        return build(target)
-    p = Path(target)
-    if p.is_dir() and (p / MANIFEST_NAME).exists():
-        return load_engine(p)
-    if p.suffix.lower() == ".onnx":
-        return build(p)
-    return load_engine(p)  # raises a clear EngineError
+__all__ = ["fixed_batch", "pick_scores_output", "run_padded", "scores_matrix"]
 
 
 def fixed_batch(spec: TensorSpec) -> int | None:

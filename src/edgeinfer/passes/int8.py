@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeinfer.calibration.config import CalibrationConfig
-from edgeinfer.errors import BackendError, ConfigError, ModelError
+from edgeinfer.errors import BackendError, ConfigError, ModelError, first_line
 from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto, ensure_node_names
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[
                 notes.append("int8: symbolic shape inference failed; pre-processed without it")
             pre = _Model.load(out)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             return named, [f"int8: pre-processing skipped ({first})"]
     pre.path = model.path
     return pre, notes
@@ -191,7 +191,7 @@ def _quantize_static(name: str, src: Path, dst: Path, ranges: Path, kwargs: dict
         with _quiet_root_logger():
             quantize_static(str(src), str(dst), None, calibration_cache_path=str(ranges), **kwargs)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        first = first_line(exc)
         raise BackendError(
             f"ONNX Runtime cannot quantize '{name}': {first}; exclude the offending nodes or "
             "op types with --exclude, or use --precision fp32"

@@ -19,6 +19,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from edgeinfer.builder import resolve_engine
 from edgeinfer.errors import ConfigError, DataError, MissingExtraError
 from edgeinfer.preprocess import PreprocessSpec
 from edgeinfer.ros import outputs
@@ -26,7 +27,7 @@ from edgeinfer.ros.codecs import MalformedImage, RawImage, decode_compressed, de
 from edgeinfer.ros.diagnostics import NodeStats, diagnostic_array, status_level
 from edgeinfer.ros.msgs import vision_msgs_available
 from edgeinfer.ros.params import NodeParams
-from edgeinfer.ros.pipeline import Pipeline, open_engine
+from edgeinfer.ros.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine
@@ -94,7 +95,7 @@ class EdgeInferNode(Node):
         self.pipeline: Pipeline | None = None
         try:
             self.params = self._declare(params or NodeParams())
-            eng = engine if engine is not None else open_engine(self.params.require_engine())
+            eng = engine if engine is not None else resolve_engine(self.params.require_engine())
             pipe = Pipeline(eng, spec=spec, task=self.params.task, threads=self.params.threads)
             self.pipeline = pipe.__enter__()
             self.stats = NodeStats(deadline_ms=self.params.deadline_ms)

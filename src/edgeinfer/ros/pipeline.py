@@ -8,11 +8,11 @@ allocation. The benchmark uses the same class for its in-process baseline.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeinfer.builder import load_runner
 from edgeinfer.errors import ConfigError, EngineError
 from edgeinfer.preprocess import PreprocessSpec, spec_from_metadata
 from edgeinfer.ros.outputs import resolve_task
@@ -20,21 +20,6 @@ from edgeinfer.ros.outputs import resolve_task
 if TYPE_CHECKING:
     from edgeinfer.backends.base import Runner
     from edgeinfer.engine import Engine
-
-
-def open_engine(path: str | Path) -> Engine:
-    """An engine directory, or an ONNX file built (and cached) with the default config."""
-    from edgeinfer.engine import MANIFEST_NAME, build, load_engine
-
-    p = Path(path)
-    if not p.exists() or (p.is_dir() and (p / MANIFEST_NAME).exists()):
-        return load_engine(p)  # a missing path gets load_engine's "does not exist" message
-    if p.is_file() and p.suffix == ".onnx":
-        return build(p)
-    raise EngineError(
-        f"engine '{p}' is not an engine directory (no {MANIFEST_NAME}) or an ONNX file; build "
-        "one with: edgeinfer build MODEL.onnx -o ENGINE_DIR"
-    )
 
 
 def engine_spec(engine: Engine, spec: PreprocessSpec | None = None) -> PreprocessSpec:
@@ -73,7 +58,7 @@ class Pipeline:
         self.task = resolve_task(task, engine.metadata, engine.outputs[0].shape)
         labels = engine.metadata.get("labels")
         self.labels: list[str] | None = [str(x) for x in labels] if labels else None
-        self.runner: Runner = engine.runner(threads=threads or None)
+        self.runner: Runner = load_runner(engine, threads=threads or None)
         self._buffer: np.ndarray | None = None
 
     def __enter__(self) -> Pipeline:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
+from edgeinfer.builder import load_runner
 from edgeinfer.errors import EdgeInferError
 from edgeinfer.search.measure import (
     collect_outputs,
@@ -26,7 +27,7 @@ def measure_finalists(search: Search) -> None:
         for n in names:
             res = search.results[n]
             try:
-                with search.engines[n].runner() as r:
+                with load_runner(search.engines[n]) as r:
                     out = collect_outputs(r, search.data)
             except (EdgeInferError, RuntimeError, ValueError) as exc:
                 res.status, res.error = "error", f"run failed: {first_line(exc)}"
@@ -48,7 +49,7 @@ def _interleave(search: Search, names: list[str]) -> None:
     runners: dict[str, Any] = {}
     with ExitStack() as stack:
         for n in names:
-            runners[n] = stack.enter_context(search.engines[n].runner())
+            runners[n] = stack.enter_context(load_runner(search.engines[n]))
         if search.baseline is not None and search.baseline_name:
             runners[search.baseline_name] = stack.enter_context(search.baseline)
         est = {n: search.results[n].latency.p50 for n in runners if search.results[n].latency}  # type: ignore[union-attr]

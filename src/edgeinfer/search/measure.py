@@ -55,7 +55,7 @@ def load_data(spec: str, engine: Engine, *, limit: int | None, seed: int = 0) ->
     Raises:
         DataError: unknown or unusable data (message from the dataset layer).
     """
-    from edgeinfer.evaluate.datasets import image_input, iter_engine_batches, open_dataset
+    from edgeinfer.data.datasets import image_input, iter_engine_batches, open_dataset
 
     ds = open_dataset(spec, limit=limit, seed=seed)
     xs, ys = [], []

@@ -1,11 +1,14 @@
-"""``optimize(model, OptimizeConfig(...)) -> OptimizeResult``: the accuracy-constrained search.
+"""``run_search(model, OptimizeConfig(...)) -> OptimizeResult``: the accuracy-constrained search.
+
+The search decides; it writes nothing. :func:`edgeinfer.api.optimize` (``edgeinfer.optimize``)
+runs it and writes the winning engine and the reports under ``OptimizeConfig.out_dir``.
 
 Order of work (cheap first): build the FP32 reference and hold the data in memory; build
 and quickly probe every candidate (a short latency run and accuracy on a small subset);
 prune clear misses and dominated candidates; try one thread where it may matter; try mixed
 precision when INT8 misses the accuracy budget; then measure the finalists fully (all the
 data, interleaved latency rounds) and select. A Ctrl-C keeps every finished candidate (the
-engines stay in the cache) and writes the partial report before re-raising.
+engines stay in the cache) and raises :class:`SearchInterrupted` carrying the partial result.
 """
 
 from __future__ import annotations
@@ -120,7 +123,15 @@ def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine
     measure_finalists(search)
 
 
-def optimize(
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a search: ``result`` holds every candidate finished so far."""
+
+    def __init__(self, result: OptimizeResult) -> None:
+        super().__init__("search interrupted")
+        self.result = result
+
+
+def run_search(
     model: Model | str | Path, config: OptimizeConfig | None = None, *, command: str | None = None
 ) -> OptimizeResult:
     """Find the fastest engine on this host that keeps accuracy within the budget.
@@ -135,11 +146,11 @@ def optimize(
         :func:`check_budget` turns that into a :class:`BudgetError`).
 
     Raises:
-        KeyboardInterrupt: after writing the partial report (with ``out_dir``).
+        SearchInterrupted: Ctrl-C; the exception carries the partial result.
     """
     from rich.console import Console
 
-    from edgeinfer.engine import build
+    from edgeinfer.builder import build
     from edgeinfer.progress import Progress
 
     cfg = config or OptimizeConfig()
@@ -158,11 +169,9 @@ def optimize(
         except KeyboardInterrupt:
             interrupted = True
     result = _finish(search, cfg, source, mode, note, t0, command, partial=interrupted)
-    if cfg.out_dir:
-        write_outputs(result, search, cfg.out_dir)
+    result.source_model = source.model
     if interrupted:
-        console.print(f"[yellow]interrupted:[/] partial report in {cfg.out_dir or '(no -o)'}")
-        raise KeyboardInterrupt
+        raise SearchInterrupted(result)
     return result
 
 
@@ -230,23 +239,6 @@ def check_budget(result: OptimizeResult) -> None:
 def _latency_text(result: OptimizeResult) -> str:
     ms = result.config.get("budget", {}).get("latency_budget_ms")
     return f", latency <= {ms:g} ms" if ms else ""
-
-
-def write_outputs(result: OptimizeResult, search: Search, out_dir: str | Path) -> None:
-    """Winning engine (copied), ``report.json`` and ``report.html`` under ``out_dir``."""
-    from edgeinfer.engine import build
-    from edgeinfer.fileio import atomic_write_json
-    from edgeinfer.report.html import write_html
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    result.out_dir = str(out)
-    if result.winner and result.winner in search.cands:
-        cfg = search.cands[result.winner].config
-        build(search.model, cfg, out / "engine", overwrite=True, quiet=True)
-        result.engine_dir = str(out / "engine")
-    atomic_write_json(out / "report.json", result.to_dict())
-    write_html(result, out / "report.html")
 
 
 def summary(result: OptimizeResult) -> dict[str, Any]:

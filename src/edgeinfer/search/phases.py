@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rich.markup import escape
 
+from edgeinfer.builder import build, load_runner
 from edgeinfer.errors import EdgeInferError
 from edgeinfer.search.candidates import (
     Candidate,
@@ -113,7 +114,7 @@ class Search:
     # -- phase 0: the reference -----------------------------------------------------------
     def set_reference(self, cand: Candidate, engine: Engine) -> CandidateResult:
         """The FP32 reference: its outputs define fidelity; it is always a finalist."""
-        with engine.runner() as r:
+        with load_runner(engine) as r:
             self.ref_full = collect_outputs(r, self.data)
         self.ref_quick = self.ref_full[: self.quick.n]
         res = self._probe(cand, engine=engine)
@@ -122,7 +123,6 @@ class Search:
 
     # -- phase 1: build + quick probe -------------------------------------------------------
     def _probe(self, cand: Candidate, engine: Engine | None = None) -> CandidateResult:
-        from edgeinfer.engine import build
 
         res = CandidateResult(cand.name, cand.config, role=cand.role)
         self.results[cand.name], self.cands[cand.name] = res, cand
@@ -139,7 +139,7 @@ class Search:
         res.engine_path = str(eng.path)
         res.notes.extend(n for n in eng.manifest.notes if "precision" in n or "int8" in n)
         try:
-            with eng.runner() as r:
+            with load_runner(eng) as r:
                 out = collect_outputs(r, self.quick)
                 stats, _ = probe_latency(r, self.feed)
         except Exception as exc:
@@ -287,7 +287,6 @@ class Search:
         self._run_mixed(base)
 
     def _run_mixed(self, base: CandidateResult) -> None:
-        from edgeinfer.engine import build
 
         cand = self.cands[base.name]
         layers = quantizable_layers(self.model.proto)
@@ -299,7 +298,7 @@ class Search:
                 return seen[exclude]
             try:
                 eng = build(self.model, probe_cfg.replace(exclude=exclude), quiet=True)
-                with eng.runner() as r:
+                with load_runner(eng) as r:
                     q = self.quality_of(collect_outputs(r, self.quick), subset=True)
                 self.log(f"  mixed: {len(exclude)} node(s) in FP32: {describe_quality(q)}")
                 seen[exclude] = q

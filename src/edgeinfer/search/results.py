@@ -111,7 +111,7 @@ class CandidateResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CandidateResult:
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"source_model"}
         kw = {k: v for k, v in data.items() if k in known}
         kw["config"] = BuildConfig.from_dict(data["config"]) if data.get("config") else None
         kw["latency"] = LatencyStats.from_dict(data["latency"]) if data.get("latency") else None
@@ -182,6 +182,8 @@ class OptimizeResult:
     out_dir: str | None = None
     engine_dir: str | None = None
     version: int = RESULT_VERSION
+    # The searched model, to build the winner from (in memory only; not serialized).
+    source_model: Any = field(default=None, repr=False, compare=False)
 
     def candidate(self, name: str) -> CandidateResult:
         for c in self.candidates:
@@ -190,7 +192,7 @@ class OptimizeResult:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source_model"}
         data["candidates"] = [c.to_dict() for c in self.candidates]
         data["mixed"] = [m.to_dict() for m in self.mixed]
         for key in ("pareto", "closest", "skipped", "notes"):
@@ -199,7 +201,7 @@ class OptimizeResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OptimizeResult:
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"source_model"}
         kw = {k: v for k, v in data.items() if k in known}
         kw["candidates"] = [CandidateResult.from_dict(c) for c in data.get("candidates", ())]
         kw["mixed"] = [MixedReport.from_dict(m) for m in data.get("mixed", ())]

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeinfer import __version__
-from edgeinfer.engine import cache_dir
 from edgeinfer.errors import DataError
-from edgeinfer.fileio import sha256_file
+from edgeinfer.fileio import cache_dir, sha256_file
 from edgeinfer.progress import Progress
 
 EXPORT_FORMAT = 1

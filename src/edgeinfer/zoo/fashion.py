@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgeinfer.data.idx import FASHION_MNIST_LABELS
 from edgeinfer.errors import ModelError
-from edgeinfer.evaluate.idx import FASHION_MNIST_LABELS
 from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeinfer.errors import ConfigError, EdgeInferError, MissingExtraError
-from edgeinfer.model import Dim, Model
+from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
+from edgeinfer.tensors import Dim
 
 TASKS = ("classification", "dense", "generic")
 MODEL_FILE = "model.onnx"

@@ -17,21 +17,21 @@ inferred from the input shape).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgeinfer.data.base import Dataset, Sample, Subset, subset_indices
+from edgeinfer.data.specs import image_input, infer_spec, resolve_preprocess
 from edgeinfer.errors import DataError
-from edgeinfer.evaluate.specs import image_input, infer_spec, resolve_preprocess
 from edgeinfer.preprocess import PreprocessSpec
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine
-    from edgeinfer.model import Model, TensorSpec
+    from edgeinfer.model import Model
+    from edgeinfer.tensors import TensorSpec
 
 __all__ = [
     "Dataset",
@@ -46,126 +46,6 @@ __all__ = [
 ]
 
 DEFAULT_PHOTOS = 500
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One dataset item.
-
-    Attributes:
-        image: ``HxW`` or ``HxWx3`` RGB uint8 image, or a model-ready tensor (no batch dim)
-            when the dataset's ``is_tensor`` is True.
-        label: class index, or None for unlabelled data.
-    """
-
-    image: np.ndarray
-    label: int | None
-
-
-class Dataset(ABC):
-    """A finite, indexable collection of samples with a declared preprocessing default.
-
-    Subclasses implement ``__len__`` and :meth:`image`; labelled ones override :meth:`label`
-    (and :meth:`labels_array` when they can answer it without loading images).
-    """
-
-    name: str = "dataset"
-    preprocess: PreprocessSpec | None = None
-    labels: list[str] | None = None
-    is_tensor: bool = False
-
-    @abstractmethod
-    def __len__(self) -> int: ...
-
-    @abstractmethod
-    def image(self, i: int) -> np.ndarray:
-        """The image (or tensor) of sample ``i``."""
-
-    def label(self, i: int) -> int | None:
-        """The label of sample ``i`` (None when unlabelled)."""
-        return None
-
-    @property
-    def has_labels(self) -> bool:
-        return False
-
-    def labels_array(self) -> np.ndarray | None:
-        """All labels as an int64 array (None when unlabelled)."""
-        if not self.has_labels:
-            return None
-        return np.array([self.label(i) for i in range(len(self))], dtype=np.int64)
-
-    def images(self, indices: Sequence[int]) -> list[np.ndarray] | np.ndarray:
-        """The images of ``indices`` (a stacked array when the dataset can slice cheaply)."""
-        return [self.image(int(i)) for i in indices]
-
-    def __getitem__(self, i: int) -> Sample:
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(f"sample {i} out of range for {self.name} ({n} samples)")
-        i = i % n
-        return Sample(self.image(i), self.label(i))
-
-    def __iter__(self) -> Iterator[Sample]:
-        for i in range(len(self)):
-            yield self[i]
-
-    def describe(self) -> str:
-        kind = "tensors" if self.is_tensor else "images"
-        lab = f", {len(self.labels)} classes" if self.labels else ""
-        return f"{self.name} ({len(self)} {kind}{lab})"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "size": len(self),
-            "is_tensor": self.is_tensor,
-            "labelled": self.has_labels,
-            "labels": self.labels,
-            "preprocess": self.preprocess.to_dict() if self.preprocess else None,
-        }
-
-
-class Subset(Dataset):
-    """A view of ``base`` restricted to ``indices`` (kept in the base's order)."""
-
-    def __init__(self, base: Dataset, indices: np.ndarray) -> None:
-        self.base = base
-        self.indices = np.asarray(indices, dtype=np.int64)
-        self.name = base.name
-        self.preprocess = base.preprocess
-        self.labels = base.labels
-        self.is_tensor = base.is_tensor
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def image(self, i: int) -> np.ndarray:
-        return self.base.image(int(self.indices[i]))
-
-    def label(self, i: int) -> int | None:
-        return self.base.label(int(self.indices[i]))
-
-    @property
-    def has_labels(self) -> bool:
-        return self.base.has_labels
-
-    def labels_array(self) -> np.ndarray | None:
-        full = self.base.labels_array()
-        return None if full is None else full[self.indices]
-
-    def images(self, indices: Sequence[int]) -> list[np.ndarray] | np.ndarray:
-        return self.base.images(self.indices[np.asarray(indices, dtype=np.int64)].tolist())
-
-
-def subset_indices(total: int, limit: int | None, seed: int = 0) -> np.ndarray | None:
-    """A seeded random choice of ``limit`` of ``total`` indices, sorted; None for all."""
-    if limit is None or limit >= total:
-        return None
-    if limit < 1:
-        raise DataError(f"--limit must be >= 1, got {limit}")
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(total, size=limit, replace=False))
 
 
 def open_dataset(spec: str, *, limit: int | None = None, seed: int = 0) -> Dataset:
@@ -189,11 +69,11 @@ def _open_full(spec: str, *, limit: int | None, seed: int) -> Dataset:
     kind, sep, arg = spec.partition(":")
     low = kind.lower()
     if low in ("fashion-mnist", "fashion_mnist", "fmnist"):
-        from edgeinfer.evaluate.idx import FashionMNIST
+        from edgeinfer.data.idx import FashionMNIST
 
         return FashionMNIST(arg or "test")
     if low == "photos":
-        from edgeinfer.evaluate.photos import Photos
+        from edgeinfer.data.photos import Photos
 
         try:
             count = int(arg) if arg else DEFAULT_PHOTOS
@@ -203,20 +83,20 @@ def _open_full(spec: str, *, limit: int | None, seed: int) -> Dataset:
             ) from None
         return Photos(count, seed=seed)
     if sep and low in ("images", "folder", "dir"):
-        from edgeinfer.evaluate.folders import ImageFolder
+        from edgeinfer.data.folders import ImageFolder
 
         return ImageFolder(arg)
     if sep and low in ("npz", "npy", "numpy"):
-        from edgeinfer.evaluate.folders import NumpyDataset
+        from edgeinfer.data.folders import NumpyDataset
 
         return NumpyDataset(arg)
     path = Path(spec)
     if path.suffix.lower() in (".npy", ".npz"):
-        from edgeinfer.evaluate.folders import NumpyDataset
+        from edgeinfer.data.folders import NumpyDataset
 
         return NumpyDataset(path)
     if path.is_dir():
-        from edgeinfer.evaluate.folders import ImageFolder
+        from edgeinfer.data.folders import ImageFolder
 
         return ImageFolder(path)
     raise DataError(
@@ -296,7 +176,7 @@ def _fit(
     *,
     check: bool,
 ) -> np.ndarray:
-    from edgeinfer.model import TensorSpec
+    from edgeinfer.tensors import TensorSpec
 
     tspec = input_shape if isinstance(input_shape, TensorSpec) else None
     shape: tuple[int | str, ...] = (

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeinfer.data.idx import FASHION_MNIST_LABELS, FashionMNIST, fashion_mnist_dir, read_idx
 from edgeinfer.errors import DataError
-from edgeinfer.evaluate.idx import FASHION_MNIST_LABELS, FashionMNIST, fashion_mnist_dir, read_idx
 
 
 def test_read_idx_real_test_files() -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeinfer.data.base import Dataset
 from edgeinfer.errors import DataError
-from edgeinfer.evaluate.datasets import Dataset
 from edgeinfer.preprocess import PreprocessSpec
 
 __all__ = ["FASHION_MNIST_LABELS", "FashionMNIST", "fashion_mnist_dir", "read_idx"]

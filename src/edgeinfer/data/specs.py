@@ -10,9 +10,10 @@ from edgeinfer.errors import ConfigError, DataError
 from edgeinfer.preprocess import PreprocessSpec, spec_from_metadata
 
 if TYPE_CHECKING:
+    from edgeinfer.data.base import Dataset
     from edgeinfer.engine import Engine
-    from edgeinfer.evaluate.datasets import Dataset
-    from edgeinfer.model import Model, TensorSpec
+    from edgeinfer.model import Model
+    from edgeinfer.tensors import TensorSpec
 
 __all__ = ["image_input", "infer_spec", "parse_preprocess", "resolve_preprocess", "stored_spec"]
 

@@ -7,7 +7,7 @@ precision the CPU plugin really executes, which the manifest records: OpenVINO's
 runs **bf16 by default** on CPUs with AVX512-BF16/AMX, so ``precision="fp32"`` pins
 ``INFERENCE_PRECISION_HINT=f32``.
 
-Run: :class:`edgeinfer.backends.openvino_runner.OpenVinoRunner`.
+Run: :class:`edgeinfer.backends.openvino.runner.OpenVinoRunner`.
 """
 
 from __future__ import annotations
@@ -19,35 +19,28 @@ from typing import TYPE_CHECKING, Any
 
 from edgeinfer.backends import register_backend
 from edgeinfer.backends.base import Backend, BuildResult
-from edgeinfer.backends.openvino_settings import (
+from edgeinfer.backends.openvino.runner import OpenVinoRunner
+from edgeinfer.backends.openvino.settings import (
+    BIN,
+    DEVICE,
+    XML,
     OpenVinoSettings,
     check_capability,
+    compile_ir,
     compile_properties,
     executed_precision,
     ignored_options,
     read_properties,
     requested_hint,
 )
-from edgeinfer.errors import BackendError
+from edgeinfer.errors import BackendError, first_line
 
 if TYPE_CHECKING:
     import openvino as ov
 
-    from edgeinfer.backends.openvino_runner import OpenVinoRunner
     from edgeinfer.config import BuildConfig
     from edgeinfer.engine import Engine
     from edgeinfer.model import Model
-
-XML = "model.xml"
-BIN = "model.bin"
-DEVICE = "CPU"
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an OpenVINO exception (its messages run to dozens of lines)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
 
 def _convert(model: Model) -> ov.Model:
     """ONNX → ``ov.Model`` through a temporary file (the ONNX frontend reads files)."""
@@ -67,17 +60,6 @@ def _convert(model: Model) -> ov.Model:
                 f"OpenVINO cannot convert '{model.name}': {first_line(exc)}; check that its ops are "
                 "supported by OpenVINO's ONNX frontend (or try --backend onnxruntime)"
             ) from exc
-
-
-def compile_ir(core: ov.Core, model: ov.Model | str, props: dict[str, Any], what: str) -> Any:
-    """``core.compile_model`` on the CPU with ``props``; failures become a BackendError."""
-    try:
-        return core.compile_model(model, DEVICE, props)
-    except Exception as exc:
-        raise BackendError(
-            f"OpenVINO cannot compile {what} for the CPU: {first_line(exc)}; rebuild the engine, or "
-            "try other options (performance_hint, streams, inference_precision)"
-        ) from exc
 
 
 @register_backend
@@ -136,7 +118,6 @@ class OpenVinoBackend(Backend):
         )
 
     def runner(self, engine: Engine, **options: Any) -> OpenVinoRunner:
-        from edgeinfer.backends.openvino_runner import OpenVinoRunner
 
         return OpenVinoRunner(engine, **options)
 
@@ -147,7 +128,7 @@ def _to_openvino(
     """The ``ov.Model`` to save: FP32, INT8 from QDQ ONNX (OpenVINO turns QDQ pairs into
     FakeQuantize), or INT8 by NNCF; plus notes naming the route."""
     if config.precision == "int8" and settings.quantizer == "nncf":
-        from edgeinfer.backends.openvino_nncf import named_model, nncf_quantize
+        from edgeinfer.backends.openvino.nncf import named_model, nncf_quantize
 
         named = named_model(model)
         ov_model, route = nncf_quantize(_convert(named), named, config, settings, quiet=quiet)

@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeinfer.backends.base import Runner
-from edgeinfer.backends.openvino import BIN, XML, compile_ir, first_line
-from edgeinfer.backends.openvino_settings import (
+from edgeinfer.backends.openvino.settings import (
+    BIN,
+    XML,
     OpenVinoSettings,
+    compile_ir,
     compile_properties,
     read_properties,
     requested_hint,
 )
-from edgeinfer.errors import BackendError, EdgeInferError
+from edgeinfer.errors import BackendError, EdgeInferError, first_line
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine

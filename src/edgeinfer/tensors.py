@@ -1,13 +1,68 @@
-"""Seeded random inputs that match a model's input specs (never all zeros)."""
+"""Tensor specs (name, dtype, shape with symbolic dims) and seeded random feeds that match them.
+
+The ground floor of the model/engine types: nothing here imports onnx or a backend.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from edgeinfer.errors import FeedError
-from edgeinfer.model import TensorSpec
+from edgeinfer.errors import FeedError, ModelError
+
+Dim = int | str
+"""A tensor dimension: a positive int, or a symbolic name such as ``"batch"``."""
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, numpy dtype name and shape (symbolic dims as strings) of one graph input/output."""
+
+    name: str
+    dtype: str
+    shape: tuple[Dim, ...]
+
+    @property
+    def is_dynamic(self) -> bool:
+        return any(not isinstance(d, int) for d in self.shape)
+
+    def concrete_shape(
+        self, batch: int = 1, dims: Mapping[str, int] | None = None
+    ) -> tuple[int, ...]:
+        """Resolve symbolic dims: the first one to ``batch``, named ones from ``dims``.
+
+        Raises:
+            ModelError: a symbolic dim other than the leading one has no value.
+        """
+        dims = dims or {}
+        out: list[int] = []
+        for i, d in enumerate(self.shape):
+            if isinstance(d, int):
+                out.append(d)
+            elif d in dims:
+                out.append(int(dims[d]))
+            elif i == 0:
+                out.append(batch)
+            else:
+                raise ModelError(
+                    f"input '{self.name}' has symbolic dim '{d}' at axis {i} with no value; "
+                    f"give it one, e.g. --shape {self.name}:"
+                    + "x".join(str(x) if isinstance(x, int) else "N" for x in self.shape)
+                )
+        return tuple(out)
+
+    def describe(self) -> str:
+        """``float32[batch,3,224,224]``."""
+        return f"{self.dtype}[{','.join(str(d) for d in self.shape)}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TensorSpec:
+        return cls(str(data["name"]), str(data["dtype"]), tuple(data["shape"]))
 
 
 def random_feed(

@@ -1,135 +1,21 @@
-"""ONNX Runtime CPU backend.
-
-Build: run ONNX Runtime's graph optimizations (constant folding, layer fusion, and at level
-``all`` the hardware-specific layout transforms) once, offline, and save the optimized model
-as the payload. Run: an ``InferenceSession`` with IO binding to persistent, pre-allocated
-input and output buffers, reused across calls.
-"""
+"""The ONNX Runtime runner: an ``InferenceSession`` with IO binding to persistent buffers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeinfer.backends import register_backend
-from edgeinfer.backends.base import Backend, BuildResult, Runner
-from edgeinfer.errors import BackendError, ConfigError, EdgeInferError
+from edgeinfer.backends.base import Runner
+from edgeinfer.backends.onnxruntime.settings import PAYLOAD, session_options
+from edgeinfer.errors import BackendError, EdgeInferError
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-    from edgeinfer.config import BuildConfig
     from edgeinfer.engine import Engine
-    from edgeinfer.model import Model
-
-PAYLOAD = "model.onnx"
-LEVELS = ("disable", "basic", "extended", "all")
-OPTIONS = ("optimization_level", "allow_spinning", "quant_preprocess")
-
-
-def _level(name: str) -> ort.GraphOptimizationLevel:
-    import onnxruntime as ort
-
-    mapping = {
-        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }
-    if name not in mapping:
-        raise ConfigError(
-            f"unknown ONNX Runtime optimization_level '{name}'; choose one of {', '.join(LEVELS)}"
-        )
-    return mapping[name]
-
-
-def session_options(
-    threads: int | None, level: str = "disable", spinning: bool = True
-) -> ort.SessionOptions:
-    """Session options used by runners (and by the overhead benchmark's bare session)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = _level(level)
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.inter_op_num_threads = 1
-    if threads:
-        so.intra_op_num_threads = threads
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    so.log_severity_level = 3
-    return so
-
-
-@register_backend
-class OnnxRuntimeBackend(Backend):
-    """The embedded default: ONNX Runtime on the CPU."""
-
-    name = "onnxruntime"
-    extra = None
-    distribution = "onnxruntime"
-    module = "onnxruntime"
-    precisions = ("fp32", "fp16", "int8")
-
-    def check_config(self, config: BuildConfig) -> None:
-        if config.precision == "bf16":
-            raise BackendError(
-                "backend 'onnxruntime' does not support precision 'bf16': its CPU provider has "
-                "no bfloat16 kernels (MatMul, Conv); use --backend openvino --precision bf16 "
-                "(CPUs with AVX512_BF16/AMX), or fp16/int8 here"
-            )
-        super().check_config(config)
-        _level(str(config.option("optimization_level", "all")))
-        unknown = {k for k, _ in config.options} - set(OPTIONS)
-        if unknown:
-            raise ConfigError(
-                f"unknown onnxruntime option(s) {sorted(unknown)}; valid: {', '.join(OPTIONS)}"
-            )
-        if config.precision == "int8":
-            from edgeinfer.calibration import CalibrationConfig
-
-            CalibrationConfig.from_items(config.calibration)
-
-    def build(
-        self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
-    ) -> BuildResult:
-        import onnxruntime as ort
-
-        from edgeinfer.backends.ort_precision import executed_precision
-        from edgeinfer.passes.precision import lower_precision
-
-        model, notes = lower_precision(
-            model, config, quiet=quiet, preprocess=bool(config.option("quant_preprocess", True))
-        )
-        level = str(config.option("optimization_level", "all"))
-        so = session_options(config.threads, level)
-        so.optimized_model_filepath = str(directory / PAYLOAD)
-        if model.proto.ByteSize() > 2**31 - 1:
-            so.add_session_config_entry(
-                "session.optimized_model_external_initializers_file_name", PAYLOAD + ".data"
-            )
-        try:
-            ort.InferenceSession(
-                model.proto.SerializeToString(), so, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:
-            raise BackendError(
-                f"ONNX Runtime cannot build '{model.name}': {str(exc).strip().splitlines()[0]}; "
-                "check that the model's ops are supported (or try --backend openvino)"
-            ) from exc
-        payload = [PAYLOAD] + (
-            [PAYLOAD + ".data"] if (directory / (PAYLOAD + ".data")).exists() else []
-        )
-        executed, more = executed_precision(directory / PAYLOAD, config.precision)
-        return BuildResult(
-            payload=tuple(payload), executed_precision=executed, notes=(*notes, *more)
-        )
-
-    def runner(self, engine: Engine, **options: Any) -> OnnxRuntimeRunner:
-        return OnnxRuntimeRunner(engine, **options)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from edgeinfer.errors import require
 if TYPE_CHECKING:
     import openvino as ov
 
-    from edgeinfer.backends.openvino_settings import OpenVinoSettings
+    from edgeinfer.backends.openvino.settings import OpenVinoSettings
     from edgeinfer.config import BuildConfig
     from edgeinfer.model import Model
 

@@ -10,12 +10,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from edgeinfer.errors import BackendError, ConfigError
+from edgeinfer.errors import BackendError, ConfigError, first_line
 
 if TYPE_CHECKING:
     import openvino as ov
 
     from edgeinfer.config import BuildConfig, OptionValue
+
+XML = "model.xml"
+BIN = "model.bin"
+DEVICE = "CPU"
 
 HINTS = ("LATENCY", "THROUGHPUT")
 INFERENCE_PRECISIONS = ("f32", "bf16", "f16", "default")
@@ -252,3 +256,14 @@ def executed_precision(precision: str, readback: Mapping[str, Any]) -> str:
     if not any(n for p, n in counts.items() if p in ("i8", "u8")):
         return base
     return "int8" if base == "fp32" else f"int8+{base}"
+
+
+def compile_ir(core: ov.Core, model: ov.Model | str, props: dict[str, Any], what: str) -> Any:
+    """``core.compile_model`` on the CPU with ``props``; failures become a BackendError."""
+    try:
+        return core.compile_model(model, DEVICE, props)
+    except Exception as exc:
+        raise BackendError(
+            f"OpenVINO cannot compile {what} for the CPU: {first_line(exc)}; rebuild the engine, or "
+            "try other options (performance_hint, streams, inference_precision)"
+        ) from exc

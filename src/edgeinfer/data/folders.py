@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeinfer.data.base import Dataset
 from edgeinfer.errors import DataError
-from edgeinfer.evaluate.datasets import Dataset
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "NumpyDataset", "load_image"]
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgeinfer.data.datasets import iter_batches, open_dataset, subset_indices
+from edgeinfer.data.folders import ImageFolder, NumpyDataset
+from edgeinfer.data.photos import Photos
 from edgeinfer.errors import ConfigError, DataError
-from edgeinfer.evaluate.datasets import iter_batches, open_dataset, subset_indices
-from edgeinfer.evaluate.folders import ImageFolder, NumpyDataset
-from edgeinfer.evaluate.photos import Photos
-from edgeinfer.model import TensorSpec
 from edgeinfer.preprocess import PreprocessSpec
+from edgeinfer.tensors import TensorSpec
 
 
 def _png(path: Path, value: int, size: tuple[int, int] = (6, 4), mode: str = "RGB") -> np.ndarray:
@@ -184,7 +184,7 @@ def test_iter_batches_says_what_to_set_when_data_does_not_fit() -> None:
 
 
 def test_resolve_preprocess_order_and_parse_preprocess() -> None:
-    from edgeinfer.evaluate.specs import parse_preprocess, resolve_preprocess
+    from edgeinfer.data.specs import parse_preprocess, resolve_preprocess
     from tests.evaluate.helpers import centroid_classifier, centroid_weights
 
     w, b = centroid_weights(100)

@@ -1,0 +1,92 @@
+"""ONNX Runtime CPU backend.
+
+Build: run ONNX Runtime's graph optimizations (constant folding, layer fusion, and at level
+``all`` the hardware-specific layout transforms) once, offline, and save the optimized model
+as the payload. Run: an ``InferenceSession`` with IO binding to persistent, pre-allocated
+input and output buffers, reused across calls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeinfer.backends import register_backend
+from edgeinfer.backends.base import Backend, BuildResult
+from edgeinfer.backends.onnxruntime.runner import OnnxRuntimeRunner
+from edgeinfer.backends.onnxruntime.settings import OPTIONS, PAYLOAD, _level, session_options
+from edgeinfer.errors import BackendError, ConfigError, first_line
+
+if TYPE_CHECKING:
+    from edgeinfer.config import BuildConfig
+    from edgeinfer.engine import Engine
+    from edgeinfer.model import Model
+
+
+@register_backend
+class OnnxRuntimeBackend(Backend):
+    """The embedded default: ONNX Runtime on the CPU."""
+
+    name = "onnxruntime"
+    extra = None
+    distribution = "onnxruntime"
+    module = "onnxruntime"
+    precisions = ("fp32", "fp16", "int8")
+
+    def check_config(self, config: BuildConfig) -> None:
+        if config.precision == "bf16":
+            raise BackendError(
+                "backend 'onnxruntime' does not support precision 'bf16': its CPU provider has "
+                "no bfloat16 kernels (MatMul, Conv); use --backend openvino --precision bf16 "
+                "(CPUs with AVX512_BF16/AMX), or fp16/int8 here"
+            )
+        super().check_config(config)
+        _level(str(config.option("optimization_level", "all")))
+        unknown = {k for k, _ in config.options} - set(OPTIONS)
+        if unknown:
+            raise ConfigError(
+                f"unknown onnxruntime option(s) {sorted(unknown)}; valid: {', '.join(OPTIONS)}"
+            )
+        if config.precision == "int8":
+            from edgeinfer.calibration import CalibrationConfig
+
+            CalibrationConfig.from_items(config.calibration)
+
+    def build(
+        self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
+    ) -> BuildResult:
+        import onnxruntime as ort
+
+        from edgeinfer.backends.onnxruntime.precision import executed_precision
+        from edgeinfer.passes.precision import lower_precision
+
+        model, notes = lower_precision(
+            model, config, quiet=quiet, preprocess=bool(config.option("quant_preprocess", True))
+        )
+        level = str(config.option("optimization_level", "all"))
+        so = session_options(config.threads, level)
+        so.optimized_model_filepath = str(directory / PAYLOAD)
+        if model.proto.ByteSize() > 2**31 - 1:
+            so.add_session_config_entry(
+                "session.optimized_model_external_initializers_file_name", PAYLOAD + ".data"
+            )
+        try:
+            ort.InferenceSession(
+                model.proto.SerializeToString(), so, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise BackendError(
+                f"ONNX Runtime cannot build '{model.name}': {first_line(exc)}; "
+                "check that the model's ops are supported (or try --backend openvino)"
+            ) from exc
+        payload = [PAYLOAD] + (
+            [PAYLOAD + ".data"] if (directory / (PAYLOAD + ".data")).exists() else []
+        )
+        executed, more = executed_precision(directory / PAYLOAD, config.precision)
+        return BuildResult(
+            payload=tuple(payload), executed_precision=executed, notes=(*notes, *more)
+        )
+
+    def runner(self, engine: Engine, **options: Any) -> OnnxRuntimeRunner:
+        return OnnxRuntimeRunner(engine, **options)
+

@@ -1,0 +1,212 @@
+"""Building engines: run the backend, write the manifest, keep the engine cache.
+
+Engines are written atomically and cached by (model hash, build config, backend version,
+host) so a build is never redone. :func:`load_engine` reads an engine directory and checks
+that the installed backend is the one that built it; :func:`load_runner` gives its runner.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeinfer.backends import get_backend
+from edgeinfer.config import BuildConfig
+from edgeinfer.engine import FORMAT_VERSION, MANIFEST_NAME, Engine, Manifest, read_engine
+from edgeinfer.errors import EngineError
+from edgeinfer.fileio import atomic_directory, atomic_write_json, cache_dir, sha256_file
+from edgeinfer.host import current_host
+from edgeinfer.model import META_PREFIX, Model
+
+if TYPE_CHECKING:
+    from edgeinfer.backends.base import Runner
+
+__all__ = ["BuildConfig", "build", "engine_key", "load_engine", "load_runner", "resolve_engine"]
+
+
+def _check_compatible(path: Path, manifest: Manifest) -> None:
+    """Refuse an engine built with another version of its backend (the host is checked by
+    :func:`edgeinfer.engine.read_engine`)."""
+    backend = get_backend(manifest.backend)
+    installed = backend.version()
+    if installed != manifest.backend_version:
+        raise EngineError(
+            f"engine '{path}' was built with {manifest.backend} {manifest.backend_version} "
+            f"but {installed} is installed; rebuild the engine on this machine with edgeinfer build"
+        )
+
+
+def load_engine(path: str | Path, *, verify: bool = True) -> Engine:
+    """Load an engine directory, verifying its payload hash and host/backend compatibility.
+
+    Raises:
+        EngineError: not an engine, corrupted, or built for another backend version/host.
+    """
+    engine = read_engine(path, verify=verify)
+    _check_compatible(engine.path, engine.manifest)
+    return engine
+
+
+def load_runner(engine: Engine | str | Path, **options: Any) -> Runner:
+    """A runner for ``engine`` (an :class:`Engine` or engine directory); use it as a context
+    manager: ``with load_runner(engine) as r: r.infer(feed)``."""
+    eng = engine if isinstance(engine, Engine) else load_engine(engine)
+    return get_backend(eng.backend).runner(eng, **options)
+
+
+def resolve_engine(
+    target: Engine | Model | str | Path, config: BuildConfig | None = None
+) -> Engine:
+    """The one engine resolver: an :class:`Engine`, an engine directory, a :class:`Model`
+    or an ONNX file (built with ``config``, default ONNX Runtime FP32, through the cache).
+
+    Raises:
+        EngineError: a directory that is not an engine, or a path that is neither.
+        ModelError: an ONNX file that cannot be loaded.
+    """
+    if isinstance(target, Engine):
+        return target
+    if isinstance(target, Model):
+        return build(target, config)
+    p = Path(target)
+    if p.is_dir() and (p / MANIFEST_NAME).exists():
+        return load_engine(p)
+    if p.is_dir():
+        raise EngineError(
+            f"'{p}' is not an engine directory (no {MANIFEST_NAME}); pass an ONNX file or an "
+            "engine built with: edgeinfer build MODEL.onnx -o ENGINE_DIR"
+        )
+    if p.suffix.lower() == ".onnx" and not p.is_dir():
+        return build(p, config)  # a missing file gets Model.load's "does not exist" message
+    if p.exists():
+        raise EngineError(
+            f"'{p}' is neither an engine directory nor an ONNX file; build an engine with: "
+            "edgeinfer build MODEL.onnx -o ENGINE_DIR"
+        )
+    return load_engine(p)  # a missing path gets load_engine's "does not exist" message
+
+
+def engine_key(model: Model, config: BuildConfig, backend_version: str) -> str:
+    """Cache key: model hash, build config, backend and version, host fingerprint."""
+    parts = [
+        f"format={FORMAT_VERSION}",
+        f"model={model.hash}",
+        f"config={config.key()}",
+        f"backend={config.backend}=={backend_version}",
+        f"host={current_host().fingerprint()}",
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _model_metadata(model: Model) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for key, raw in model.metadata.items():
+        if key.startswith(META_PREFIX):
+            try:
+                meta[key[len(META_PREFIX) :]] = json.loads(raw)
+            except json.JSONDecodeError:
+                meta[key[len(META_PREFIX) :]] = raw
+    return meta
+
+
+def _build_into(
+    directory: Path, model: Model, config: BuildConfig, quiet: bool | None = None
+) -> Manifest:
+    backend = get_backend(config.backend)
+    backend.check_config(config)
+    t0 = time.perf_counter()
+    result = backend.build(model, config, directory, quiet=quiet)
+    seconds = time.perf_counter() - t0
+    payload = {name: sha256_file(directory / name) for name in sorted(result.payload)}
+    manifest = Manifest(
+        backend=backend.name,
+        backend_version=backend.version(),
+        precision=config.precision,
+        executed_precision=result.executed_precision,
+        build_config=config,
+        inputs=result.inputs or model.inputs,
+        outputs=result.outputs or model.outputs,
+        source_model={
+            "name": model.name,
+            "path": str(model.path) if model.path else None,
+            "hash": model.hash,
+            "opset": model.opset,
+            "producer": model.producer,
+        },
+        payload=payload,
+        host=current_host(),
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        build_seconds=round(seconds, 4),
+        notes=tuple(result.notes),
+        metadata={**_model_metadata(model), **result.metadata},
+    )
+    atomic_write_json(directory / MANIFEST_NAME, manifest.to_dict())
+    return manifest
+
+
+def _copy_engine(src: Engine, out: Path, *, overwrite: bool) -> Engine:
+    if out.exists() and not overwrite:
+        raise EngineError(f"'{out}' already exists; pass --force (overwrite=True) to replace it")
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        for name in [*src.manifest.payload, MANIFEST_NAME]:
+            shutil.copy2(src.path / name, tmp / name)
+    return Engine(out, src.manifest, from_cache=src.from_cache)
+
+
+def build(
+    model: Model | str | Path,
+    config: BuildConfig | None = None,
+    out: str | Path | None = None,
+    *,
+    cache: bool = True,
+    overwrite: bool = False,
+    quiet: bool | None = None,
+) -> Engine:
+    """Build (or fetch from the cache) an engine for ``model``.
+
+    Args:
+        model: a :class:`Model` or a path to an ONNX file.
+        config: the build configuration (None: ONNX Runtime FP32 defaults).
+        out: where to write the engine directory (None: only the cache).
+        cache: reuse and fill the engine cache.
+        overwrite: replace an existing ``out``.
+        quiet: no progress bars (None: only when stderr is not a terminal).
+
+    Returns:
+        The engine; ``engine.from_cache`` tells whether the build was skipped.
+    """
+    m = model if isinstance(model, Model) else Model.load(model)
+    cfg = config or BuildConfig()
+    backend = get_backend(cfg.backend)
+    backend.check_config(cfg)
+    out_path = Path(out) if out is not None else None
+    if out_path is not None and out_path.exists() and not overwrite:
+        raise EngineError(
+            f"'{out_path}' already exists; pass --force (overwrite=True) to replace it"
+        )
+    if not cache:
+        target = out_path or (cache_dir() / "engines" / engine_key(m, cfg, backend.version()))
+        with atomic_directory(target, overwrite=True) as tmp:
+            manifest = _build_into(tmp, m, cfg, quiet)
+        return Engine(target, manifest)
+
+    cached = cache_dir() / "engines" / engine_key(m, cfg, backend.version())
+    engine: Engine | None = None
+    if cached.exists():
+        try:
+            engine = load_engine(cached)
+            engine.from_cache = True
+        except EngineError:
+            shutil.rmtree(cached, ignore_errors=True)  # stale or corrupted: rebuild
+    if engine is None:
+        with atomic_directory(cached, overwrite=True) as tmp:
+            manifest = _build_into(tmp, m, cfg, quiet)
+        engine = Engine(cached, manifest)
+    if out_path is not None:
+        return _copy_engine(engine, out_path, overwrite=overwrite)
+    return engine
