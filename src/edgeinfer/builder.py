@@ -12,21 +12,33 @@ import hashlib
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgeinfer import zoo
 from edgeinfer.backends import get_backend
 from edgeinfer.config import BuildConfig
 from edgeinfer.engine import FORMAT_VERSION, MANIFEST_NAME, Engine, Manifest, read_engine
-from edgeinfer.errors import EngineError
+from edgeinfer.errors import EngineError, ModelError
 from edgeinfer.fileio import atomic_directory, atomic_write_json, cache_dir, sha256_file
 from edgeinfer.host import current_host
 from edgeinfer.model import META_PREFIX, Model
+from edgeinfer.source import TorchSource, is_factory_ref
 
 if TYPE_CHECKING:
     from edgeinfer.backends.base import Runner
 
-__all__ = ["BuildConfig", "build", "engine_key", "load_engine", "load_runner", "resolve_engine"]
+__all__ = [
+    "BuildConfig",
+    "ResolvedModel",
+    "build",
+    "engine_key",
+    "load_engine",
+    "load_runner",
+    "resolve_engine",
+    "resolve_model",
+]
 
 
 def _check_compatible(path: Path, manifest: Manifest) -> None:
@@ -57,6 +69,48 @@ def load_runner(engine: Engine | str | Path, **options: Any) -> Runner:
     manager: ``with load_runner(engine) as r: r.infer(feed)``."""
     eng = engine if isinstance(engine, Engine) else load_engine(engine)
     return get_backend(eng.backend).runner(eng, **options)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model and what the user gave for it (``kind``: onnx, zoo, torch or model)."""
+
+    model: Model
+    name: str
+    kind: str
+    zoo_name: str | None = None
+
+
+def resolve_model(
+    ref: Model | str | Path,
+    *,
+    input_shape: tuple[int, ...] | None = None,
+    quiet: bool | None = True,
+) -> ResolvedModel:
+    """The one model resolver: a :class:`Model`, an ONNX path, ``zoo:NAME`` or a zoo name,
+    or a PyTorch source ``package.module:factory`` (exported to ONNX with ``input_shape``).
+
+    Raises:
+        ModelError: none of these (the message lists the zoo names).
+    """
+    if isinstance(ref, Model):
+        return ResolvedModel(ref, ref.name, "model")
+    text = str(ref)
+    path = Path(text)
+    if not text.startswith("zoo:") and (path.exists() or path.suffix.lower() == ".onnx"):
+        model = Model.load(path)
+        return ResolvedModel(model, model.name, "onnx")
+    if is_factory_ref(text):
+        model = Model.from_torch(TorchSource(text, input_shape=input_shape), quiet=quiet)
+        return ResolvedModel(model, text.rpartition(":")[2], "torch")
+    name = text[4:] if text.startswith("zoo:") else text
+    if name not in zoo.list_models():
+        raise ModelError(
+            f"'{text}' is neither an ONNX file, a zoo model nor a PyTorch source "
+            f"(package.module:factory); pass a .onnx path or one of: "
+            f"{', '.join(zoo.list_models())} (see: edgeinfer zoo list)"
+        )
+    return ResolvedModel(zoo.get_model(name, quiet=bool(quiet)), name, "zoo", name)
 
 
 def resolve_engine(
@@ -184,6 +238,7 @@ def build(
     cfg = config or BuildConfig()
     backend = get_backend(cfg.backend)
     backend.check_config(cfg)
+    backend.check_source(m)
     out_path = Path(out) if out is not None else None
     if out_path is not None and out_path.exists() and not overwrite:
         raise EngineError(

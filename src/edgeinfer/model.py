@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeinfer.errors import ModelError, first_line
-from edgeinfer.fileio import atomic_write_bytes
+from edgeinfer.fileio import atomic_write_bytes, cache_dir
+from edgeinfer.source import TorchSource, weights_hash
 from edgeinfer.tensors import Dim, TensorSpec, random_feed
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 META_PREFIX = "edgeinfer."
 
 _PROTO_SIZE_LIMIT = 2**31 - 1
+EXPORT_OPSET = 17
 
 
 def _value_info_spec(vi: onnx.ValueInfoProto) -> TensorSpec:
@@ -42,15 +44,25 @@ def _value_info_spec(vi: onnx.ValueInfoProto) -> TensorSpec:
 
 
 class Model:
-    """A validated ONNX model.
+    """A validated ONNX model, and the PyTorch source it came from when there is one.
 
-    Build one with :meth:`Model.load` (a file, external data allowed) or
-    :meth:`Model.from_proto` (in memory). Both run the ONNX checker and shape inference.
+    Build one with :meth:`Model.load` (a file, external data allowed),
+    :meth:`Model.from_proto` (in memory) or :meth:`Model.from_torch` (a PyTorch module
+    exported to ONNX, cached). All run the ONNX checker and shape inference. Backends that
+    build from the module (``torch``) and pruning use :attr:`torch_source`; the others build
+    from the ONNX graph, so every backend sees the same weights.
     """
 
-    def __init__(self, proto: onnx.ModelProto, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        proto: onnx.ModelProto,
+        path: Path | None = None,
+        *,
+        torch_source: TorchSource | None = None,
+    ) -> None:
         self._proto = proto
         self.path = path
+        self.torch_source = torch_source
         graph_inits = {i.name for i in proto.graph.initializer}
         self.inputs = tuple(
             _value_info_spec(v) for v in proto.graph.input if v.name not in graph_inits
@@ -120,6 +132,32 @@ class Model:
                 pass
         return cls(proto, path)
 
+    @classmethod
+    def from_torch(cls, source: TorchSource, *, quiet: bool | None = True) -> Model:
+        """Export a PyTorch source to ONNX (cached by its description and weights) and load it.
+
+        The export uses the TorchScript exporter at opset 17 with input ``input``, output
+        ``logits`` (one output) or ``output_<i>``, and a dynamic batch dimension.
+
+        Raises:
+            ModelError: no ``input_shape``, the factory fails, or the export fails (e.g. a
+                ``forward`` with data-dependent control flow or hard-coded shapes).
+            MissingExtraError: torch is not installed.
+        """
+        if source.input_shape is None:
+            raise ModelError(
+                f"PyTorch source {source.describe()} needs an input shape to export; give one, "
+                "e.g. --input-shape 1x3x224x224"
+            )
+        module = source.load()
+        key = hashlib.sha256(f"{source.key()}|{weights_hash(module)}".encode()).hexdigest()[:32]
+        path = cache_dir() / "sources" / key / "model.onnx"
+        if not path.exists():
+            export_onnx(module, source.input_shape, path)
+        model = cls.load(path)
+        model.torch_source = source
+        return model
+
     # -- properties ---------------------------------------------------------------------
     @property
     def proto(self) -> onnx.ModelProto:
@@ -164,7 +202,7 @@ class Model:
             props[META_PREFIX + k] = json.dumps(v, sort_keys=True)
         del proto.metadata_props[:]
         onnx.helper.set_model_props(proto, props)
-        return Model(proto, self.path)
+        return Model(proto, self.path, torch_source=self.torch_source)
 
     def input(self, name: str) -> TensorSpec:
         for spec in self.inputs:
@@ -198,6 +236,11 @@ class Model:
             atomic_write_bytes(p, self._proto.SerializeToString())
         return p
 
+    @property
+    def has_torch_source(self) -> bool:
+        """Whether the PyTorch module behind this graph is known (see :attr:`torch_source`)."""
+        return self.torch_source is not None
+
     def random_feed(self, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
         """Seeded random inputs matching the specs (see :func:`edgeinfer.tensors.random_feed`)."""
         return random_feed(self.inputs, batch=batch, seed=seed)
@@ -206,5 +249,47 @@ class Model:
         ins = ", ".join(f"{s.name}: {s.describe()}" for s in self.inputs)
         return f"Model({self.name!r}, inputs=[{ins}], opset={self.opset})"
 
+
+
+def export_onnx(module: Any, input_shape: tuple[int, ...], out: Path) -> Path:
+    """Export ``module`` to ONNX at ``out`` atomically (TorchScript exporter, opset 17,
+    input ``input``, dynamic batch; one output is named ``logits``, several ``output_<i>``).
+
+    Raises:
+        ModelError: the exporter fails (message names the likely fix).
+    """
+    import os
+    import tempfile
+    import warnings
+
+    import torch
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(*input_shape)
+    with torch.no_grad():
+        first = module(example)
+    n_out = len(first) if isinstance(first, list | tuple) else 1
+    outputs = ["logits"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
+    axes = {name: {0: "batch"} for name in ["input", *outputs]}
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+            torch.onnx.export(
+                module, (example,), tmp, input_names=["input"], output_names=outputs,
+                opset_version=EXPORT_OPSET, dynamic_axes=axes, do_constant_folding=True,
+                dynamo=False,
+            )  # fmt: skip
+        os.replace(tmp, out)
+    except Exception as exc:
+        raise ModelError(
+            f"exporting the PyTorch module to ONNX failed: {first_line(exc)}; make forward() "
+            "traceable (no data-dependent control flow or hard-coded batch sizes)"
+        ) from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
 
 __all__ = ["META_PREFIX", "Dim", "Model", "TensorSpec"]

@@ -24,6 +24,7 @@ from edgeinfer.engine import Engine
 from edgeinfer.errors import BackendError, FeedError
 from edgeinfer.model import Model
 from tests.conftest import conv_relu_reference, make_conv_relu, make_matmul
+from tests.torch_models import with_torch
 
 BACKENDS = list_backends(available_only=True)
 ATOL = 1e-4
@@ -49,7 +50,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def conv_engine(backend: str) -> Engine:
-    return build(Model.from_proto(make_conv_relu()), BuildConfig(backend=backend))
+    return build(with_torch(Model.from_proto(make_conv_relu()), "conv_relu"), BuildConfig(backend=backend))
 
 
 def test_onnxruntime_and_openvino_are_covered() -> None:
@@ -75,7 +76,7 @@ def test_round_trip_matches_numpy_reference(conv_engine: Engine, backend: str) -
 
 
 def test_matmul_round_trip(backend: str) -> None:
-    engine = build(Model.from_proto(make_matmul()), BuildConfig(backend=backend))
+    engine = build(with_torch(Model.from_proto(make_matmul()), "matmul"), BuildConfig(backend=backend))
     a = np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32)
     with load_runner(engine) as r:
         y = r.infer({"a": a})["y"]
@@ -232,7 +233,8 @@ def test_context_manager_lifecycle(conv_engine: Engine) -> None:
 
 def test_engine_reloads_from_disk(backend: str, tmp_path: Path) -> None:
     x = _x(3, seed=4)
-    built = build(Model.from_proto(make_conv_relu()), BuildConfig(backend=backend), tmp_path / "e")
+    model = with_torch(Model.from_proto(make_conv_relu()), "conv_relu")
+    built = build(model, BuildConfig(backend=backend), tmp_path / "e")
     loaded = load_engine(tmp_path / "e")
     assert loaded.manifest.to_dict() == built.manifest.to_dict()
     assert loaded.backend == backend and loaded.precision == built.precision
@@ -263,7 +265,8 @@ def _two_input_model() -> Model:
             helper.make_tensor_value_info("idx", TensorProto.INT64, ["n"]),
         ],
     )
-    return Model.from_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return with_torch(Model.from_proto(proto), "two_inputs")
 
 
 def test_several_inputs_and_outputs_map_by_name(backend: str) -> None:
@@ -287,7 +290,7 @@ def test_data_dependent_output_shapes(backend: str, tmp_path: Path) -> None:
         [helper.make_tensor_value_info("idx", TensorProto.INT64, [1, "k"])],
     )
     model = Model.from_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
-    engine = build(model, BuildConfig(backend=backend))
+    engine = build(with_torch(model, "nonzero"), BuildConfig(backend=backend))
     with load_runner(engine) as r:
         first = r.infer({"x": np.array([0, 1, 0, 2, 3, 0], np.float32)}, copy=True)["idx"]
         second = r.infer({"x": np.array([1, 0, 0, 0, 0, 0], np.float32)}, copy=True)["idx"]

@@ -94,7 +94,7 @@ def test_exit_code_3_when_nothing_meets_the_budget(
         ),
         (
             ["--backends", "tensorflow"],
-            "edgeinfer: error: unknown backend 'tensorflow'; available backends: onnxruntime, openvino",
+            "edgeinfer: error: unknown backend 'tensorflow'; available backends: onnxruntime, openvino, torch",
         ),
     ],
 )
@@ -114,8 +114,8 @@ def test_unknown_model_message(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(
-        "edgeinfer: error: 'no-such-model' is neither an ONNX file nor a zoo model; pass a .onnx "
-        "path or one of: fashion-cnn, "
+        "edgeinfer: error: 'no-such-model' is neither an ONNX file, a zoo model nor a PyTorch "
+        "source (package.module:factory); pass a .onnx path or one of: fashion-cnn, "
     )
     rc = main(["optimize", str(tmp_path / "m.onnx"), "--quiet"])
     assert rc == 2

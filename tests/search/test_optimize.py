@@ -141,13 +141,13 @@ def test_a_backend_that_fails_to_build_is_recorded_and_the_search_goes_on(
     tmp_path: Path,
 ) -> None:
     from edgeinfer import backends
-    from edgeinfer.backends.base import Backend
+    from edgeinfer.backends.base import Backend, Capabilities
 
     class Broken(Backend):  # a real backend class whose build fails, like a crashing runtime
         name = "broken-test"
         distribution = "onnxruntime"
         module = "onnxruntime"
-        precisions = ("fp32",)
+        capabilities = Capabilities(precisions=("fp32",))
 
         def build(self, model, config, directory, **kwargs):  # type: ignore[no-untyped-def]
             raise RuntimeError("segfault in the graph compiler")
@@ -174,3 +174,23 @@ def test_a_backend_that_fails_to_build_is_recorded_and_the_search_goes_on(
     assert broken.error == "build failed: segfault in the graph compiler"
     assert broken.reasons == ["build failed: segfault in the graph compiler"]
     assert res.winner is not None and res.winner.startswith("onnxruntime/fp32")
+
+
+def test_a_pytorch_source_is_the_starting_point(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from edgeinfer.model import Model
+    from tests.torch_models import with_torch
+
+    path, data = write_classifier(tmp_path)
+    model = with_torch(Model.load(path), "classifier")
+    cfg = OptimizeConfig(
+        eval=f"npz:{data}", backends=("onnxruntime",), precisions=("fp32",), quiet=True, **FAST
+    )
+    res = optimize(model, cfg)
+    start = res.candidate("pytorch-eager/fp32")
+    assert res.baseline == start.name and start.role == "baseline" and start.kind == "baseline"
+    assert start.config is not None and start.config.backend == "torch"
+    assert start.status == "measured" and start.ratio_vs_baseline == 1.0
+    assert start.quality is not None and start.quality.top1 == 1.0  # same weights as the graph
+    assert res.winner == "onnxruntime/fp32"  # the starting point never wins
+    assert res.candidate(res.winner).ratio_vs_baseline is not None

@@ -21,7 +21,7 @@ def test_optimize_result_json_round_trip() -> None:
         config={"x": 1},
         mode="labels",
         data_note="eval on x",
-        candidates=[a, b, CandidateResult("c", None, kind="torch-eager")],
+        candidates=[a, b, CandidateResult("c", None, kind="baseline")],
         pareto=["a"],
         winner="a",
         mixed=[

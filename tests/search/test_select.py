@@ -68,7 +68,7 @@ def test_fidelity_budget_needs_confident_agreement_and_top5() -> None:
 
 
 def test_only_engines_can_win_and_pruned_keep_their_reasons() -> None:
-    eager = labelled("pytorch", 0.1, 0.0, kind="torch-eager")
+    eager = labelled("pytorch", 0.1, 0.0, kind="baseline")
     pruned = labelled("pruned", 0.2, 0.0, status="pruned")
     pruned.reasons.append("dominated in the quick probe")
     err = labelled("broken", 0.1, 0.0, status="error")

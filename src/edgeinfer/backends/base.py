@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,10 +25,82 @@ import numpy as np
 from edgeinfer.errors import BackendError, FeedError, MissingExtraError
 
 if TYPE_CHECKING:
-    from edgeinfer.config import BuildConfig
+    from edgeinfer.config import BuildConfig, OptionValue
     from edgeinfer.engine import Engine
     from edgeinfer.model import Model
     from edgeinfer.tensors import TensorSpec
+
+
+@dataclass(frozen=True)
+class Int8Route:
+    """One way a backend quantizes to INT8.
+
+    Attributes:
+        name: short name shown in candidate names (``qdq``, ``nncf``).
+        options: the build options that select the route (empty: the default route).
+        calibrators: whether the calibrator choice (minmax/entropy/percentile) changes the
+            result; when False the search tries the route once.
+        proxy_backend: a backend whose INT8 build quantizes the same way and is cheaper to
+            build, used to rank layer sensitivity for mixed precision (None: this backend).
+    """
+
+    name: str
+    options: tuple[tuple[str, OptionValue], ...] = ()
+    calibrators: bool = True
+    proxy_backend: str | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, declared once, so nothing outside ``backends/`` names it.
+
+    Attributes:
+        precisions: precisions it builds (the host may rule some out: :meth:`Backend.check_config`).
+        int8_routes: its INT8 routes, the default first.
+        precision_options: options that only matter below FP32 (the FP32 twin drops them).
+        reference: it can be the FP32 reference that fidelity is measured against.
+        searched_by_default: ``optimize`` tries it when no ``--backends`` are given.
+        needs_torch_source: it builds from the PyTorch module (:attr:`Model.torch_source`),
+            not from the ONNX graph.
+        baseline: it is the user's starting point (PyTorch eager) when a module is known.
+    """
+
+    precisions: tuple[str, ...] = ("fp32",)
+    int8_routes: tuple[Int8Route, ...] = ()
+    precision_options: frozenset[str] = frozenset()
+    reference: bool = False
+    searched_by_default: bool = True
+    needs_torch_source: bool = False
+    baseline: bool = False
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """Time spent in one layer (node or fused kernel) during profiled inferences.
+
+    Attributes:
+        name: the layer's name (an ONNX node name where the backend maps it back).
+        op_type: operator or kernel type.
+        time_ms: mean time per inference in milliseconds.
+        precision: the precision it executed in (e.g. ``fp32``, ``int8``, ``bf16``; "" unknown).
+        detail: backend-specific detail (kernel implementation, provider).
+    """
+
+    name: str
+    op_type: str
+    time_ms: float
+    precision: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LayerProfile:
+    """Per-layer times from the backend's own profiler (see :meth:`Runner.profile`)."""
+
+    layers: tuple[LayerTime, ...]
+    iterations: int
+    total_ms: float
+    source: str  # which profiler produced it
 
 
 @dataclass(frozen=True)
@@ -49,7 +122,12 @@ class Backend(ABC):
     extra: ClassVar[str | None] = None  # pip extra providing the dependency
     distribution: ClassVar[str]  # PyPI distribution whose version is recorded
     module: ClassVar[str]  # module imported to use the backend
-    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """The precisions this backend builds (:attr:`Capabilities.precisions`)."""
+        return self.capabilities.precisions
 
     def version(self) -> str:
         try:
@@ -80,6 +158,22 @@ class Backend(ABC):
             raise BackendError(
                 f"backend '{self.name}' does not support precision '{config.precision}'; "
                 f"it supports {', '.join(self.precisions)}"
+            )
+
+    def fp32_twin(self, config: BuildConfig) -> BuildConfig:
+        """The FP32 build of ``config`` on this backend (same threads and runtime options;
+        precision-only options, exclusions and calibration dropped): the guardrail baseline."""
+        drop = self.capabilities.precision_options
+        options = tuple((k, v) for k, v in config.options if k not in drop)
+        return config.replace(precision="fp32", exclude=(), calibration=None, options=options)
+
+    def check_source(self, model: Model) -> None:
+        """Refuse a model this backend cannot build from (e.g. no PyTorch source)."""
+        if self.capabilities.needs_torch_source and model.torch_source is None:
+            raise BackendError(
+                f"backend '{self.name}' builds from the PyTorch module, and '{model.name}' has "
+                "none; use a zoo model with a PyTorch definition (edgeinfer zoo list) or give "
+                "the model as module:factory with --input-shape"
             )
 
     @abstractmethod
@@ -161,6 +255,38 @@ class Runner(ABC):
             return {k: np.array(v, copy=True) for k, v in out.items()}
         return out
 
+    def synchronize(self) -> None:
+        """Wait until work queued by :meth:`infer` has finished (no-op on synchronous CPU
+        runners; GPU runners wait for the device). Timing code calls it before reading a
+        clock."""
+        return None
+
+    def timed_infer(self, feed: Mapping[str, np.ndarray]) -> int:
+        """Run one inference and return its latency in nanoseconds.
+
+        The base measures host wall time with ``perf_counter_ns`` around :meth:`infer` and
+        :meth:`synchronize`; a runner with device timers (CUDA events) overrides it. Every
+        benchmark reads latency through this hook.
+        """
+        clock = time.perf_counter_ns
+        t0 = clock()
+        self.infer(feed)
+        self.synchronize()
+        return clock() - t0
+
+    def profile(self, feed: Mapping[str, np.ndarray], *, iterations: int = 20) -> LayerProfile:
+        """Per-layer times from the backend's own profiler over ``iterations`` inferences.
+
+        Raises:
+            BackendError: the runner is not active, or the backend has no per-layer profiler.
+        """
+        if not self.is_active:
+            raise BackendError("runner is not active; profile inside `with load_runner(engine) as r:`")
+        if iterations < 1:
+            raise BackendError(f"profile iterations must be >= 1, got {iterations}")
+        self._check_feed(feed)
+        return self._profile_impl(feed, iterations)
+
     def input_buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """A persistent buffer for input ``name``: fill it in place and pass it to ``infer``
         to skip the input copy (the zero-copy path used by the ROS node)."""
@@ -227,3 +353,9 @@ class Runner(ABC):
 
     def _input_buffer_impl(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         return np.empty(shape, dtype=self._input_dtypes[name])
+
+    def _profile_impl(self, feed: Mapping[str, np.ndarray], iterations: int) -> LayerProfile:
+        raise BackendError(
+            f"backend '{self.engine.backend}' has no per-layer profiler in edgeinfer; use "
+            "edgeinfer bench for end-to-end latency"
+        )

@@ -6,13 +6,17 @@ threads, same inputs) so that drift in machine load hits both equally.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeinfer.backends import find_backends, get_backend
 from edgeinfer.bench.stats import latency_stats
+from edgeinfer.builder import build, load_runner
+from edgeinfer.model import Model
+from edgeinfer.preprocess import spec_from_metadata
 from edgeinfer.tensors import random_feed
 
 if TYPE_CHECKING:
@@ -21,6 +25,8 @@ if TYPE_CHECKING:
 
 # A candidate must beat the baseline's p50 by this factor to count as faster (noise margin).
 FASTER_MARGIN = 1.05
+
+
 # Runs of one engine before switching to the other: short enough to interleave load drift,
 # long enough that a thread pool still spinning from the other engine's last run hits few.
 BLOCK = 5
@@ -57,10 +63,12 @@ class LatencyComparison:
                 f"{self.candidate} is {self.speedup:.2f}x faster than {self.baseline} on this "
                 f"host ({nums})"
             )
-        other = "onnxruntime" if self.backend == "openvino" else "openvino"
+        switch = find_backends(available_only=False, searched_by_default=True)
+        others = [b for b in switch if b != self.backend]
+        hint = f" or try --backend {others[0]}" if others else ""
         return (
             f"{self.candidate} is not faster than {self.baseline} on this host ({nums}); keep "
-            f"{self.baseline} or try --backend {other}"
+            f"{self.baseline}{hint}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,8 +94,6 @@ def compare_latency(
 
     Both engines get the same random inputs (their input specs must match).
     """
-    from edgeinfer.builder import load_runner
-
     feed = random_feed(baseline.inputs, batch=batch, seed=seed, dims=feed_dims(baseline))
     with (
         load_runner(candidate, threads=threads) as rc,
@@ -115,8 +121,6 @@ def compare_latency(
 def feed_dims(engine: Engine) -> dict[str, int]:
     """Values for symbolic non-batch dims of a single image input, from its stored
     preprocessing size (e.g. ``height``/``width`` of a detector); empty when unknown."""
-    from edgeinfer.preprocess import spec_from_metadata
-
     spec = spec_from_metadata(engine.metadata)
     if spec is None or spec.size is None or len(engine.inputs) != 1:
         return {}
@@ -129,45 +133,30 @@ def feed_dims(engine: Engine) -> dict[str, int]:
 
 def _interleaved(runners: tuple[Runner, Runner], feed: dict[str, np.ndarray], n: int) -> np.ndarray:
     """``(2, n)`` latencies in ns: blocks of BLOCK runs, the order alternating per block."""
-    clock = time.perf_counter_ns
     lat = np.empty((2, n), dtype=np.int64)
     done = 0
     while done < n:
         size = min(BLOCK, n - done)
         order = (0, 1) if (done // BLOCK) % 2 == 0 else (1, 0)
         for k in order:
-            infer = runners[k].infer
+            timed = runners[k].timed_infer
             for i in range(done, done + size):
-                t0 = clock()
-                infer(feed)
-                lat[k, i] = clock() - t0
+                lat[k, i] = timed(feed)
         done += size
     return lat
 
 
 def fp32_baseline(engine: Engine) -> Engine | None:
-    """The FP32 engine of ``engine``'s source model on the same backend/threads/options
-    (built or taken from the cache); None when the source model file is gone or changed."""
-    from pathlib import Path
-
-    from edgeinfer.builder import build
-    from edgeinfer.model import Model
-
+    """The FP32 twin of ``engine`` (its backend's :meth:`~edgeinfer.backends.base.Backend.fp32_twin`
+    config: same threads and runtime options) built from the same source model, or taken from
+    the cache; None when the source model file is gone or changed."""
     src = engine.manifest.source_model.get("path")
     if not src or not Path(src).is_file():
         return None
     model = Model.load(src)
     if model.hash != engine.manifest.source_model.get("hash"):
         return None  # the file changed since the engine was built
-    options = tuple((k, v) for k, v in engine.config.options if k not in _PRECISION_OPTIONS)
-    cfg = engine.config.replace(precision="fp32", exclude=(), calibration=None, options=options)
-    return build(model, cfg)
-
-
-# Options that only make sense for a lower precision; the FP32 baseline drops them.
-_PRECISION_OPTIONS = frozenset(
-    {"inference_precision", "quantizer", "nncf_preset", "fast_bias_correction", "quant_preprocess"}
-)
+    return build(model, get_backend(engine.backend).fp32_twin(engine.config))
 
 
 def guardrail(

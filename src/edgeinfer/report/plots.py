@@ -9,12 +9,24 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
+from edgeinfer.backends import list_backends
 from edgeinfer.errors import require
 
 if TYPE_CHECKING:
     from edgeinfer.search.results import CandidateResult, OptimizeResult
 
-_COLORS = {"onnxruntime": "#1f77b4", "openvino": "#9467bd", "torch-eager": "#d62728"}
+# Tableau's 10 colours: backends get them in registry order, so a colour means the same
+# backend in every report (no backend is named here).
+_PALETTE = (
+    "#1f77b4", "#9467bd", "#d62728", "#2ca02c", "#ff7f0e",
+    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+)  # fmt: skip
+
+
+def backend_color(backend: str) -> str:
+    """A stable colour per registered backend (grey for anything else)."""
+    names = list_backends()
+    return _PALETTE[names.index(backend) % len(_PALETTE)] if backend in names else "#7f7f7f"
 
 
 def _pyplot() -> Any:
@@ -82,7 +94,7 @@ def scatter_png(result: OptimizeResult) -> bytes:
             x,
             y,
             s=60 if final else 28,
-            c=_COLORS.get(_backend(r), "#7f7f7f"),
+            c=backend_color(_backend(r)),
             marker="o" if final else "x",
             alpha=1.0 if final else 0.6,
             zorder=3,
@@ -108,7 +120,7 @@ def scatter_png(result: OptimizeResult) -> bytes:
     ax.set_xlabel(f"latency {key} (ms, batch 1)")
     ax.set_ylabel(ylabel)
     for backend in sorted({_backend(r) for r in result.candidates if r.name in pts}):
-        ax.scatter([], [], c=_COLORS.get(backend, "#7f7f7f"), label=backend)
+        ax.scatter([], [], c=backend_color(backend), label=backend)
     ax.set_title(
         f"{result.model.get('name')}: accuracy vs latency "
         "(o full measurement, x quick probe on a subset)"

@@ -10,13 +10,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edgeinfer.backends import backend_class, find_backends, get_backend
+from edgeinfer.backends.base import Int8Route
 from edgeinfer.config import PRECISIONS, BuildConfig
 from edgeinfer.errors import BackendError, ConfigError, EdgeInferError
 
-DEFAULT_BACKENDS = ("onnxruntime", "openvino")
 DEFAULT_CALIBRATORS = ("percentile", "minmax")
-# Options that select a backend's alternative INT8 route (tried once, without calibrator loop).
-ALT_INT8_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {"openvino": (("quantizer", "nncf"),)}
+
+
+def default_backends() -> tuple[str, ...]:
+    """The backends ``optimize`` tries without ``--backends``: every registered one that
+    declares ``searched_by_default`` (installed or not: a missing one is listed as left out)."""
+    return tuple(find_backends(available_only=False, searched_by_default=True))
+
+
+def reference_backend() -> str:
+    """The backend whose FP32 engine is the fidelity reference (declared ``reference``)."""
+    found = find_backends(reference=True)
+    if not found:
+        raise BackendError("no installed backend can be the FP32 reference; install onnxruntime")
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -72,15 +85,11 @@ def calibration_items(
 
 
 def _backend_precisions(name: str) -> tuple[str, ...]:
-    from edgeinfer.backends import get_backend
-
     return tuple(get_backend(name).precisions)
 
 
 def _check(config: BuildConfig) -> str | None:
     """None when the backend accepts ``config``; else the reason it does not."""
-    from edgeinfer.backends import get_backend
-
     try:
         get_backend(config.backend).check_config(config)
     except EdgeInferError as exc:
@@ -98,13 +107,13 @@ def _int8_configs(
     fingerprint: str | None,
 ) -> list[BuildConfig]:
     out = []
-    for method in calibrators:
-        items = calibration_items(method, calib_data, calib_samples, seed, fingerprint)
-        out.append(BuildConfig(backend, "int8", threads, calibration=items))
-    for route in ALT_INT8_ROUTES.get(backend, ()):
-        method = calibrators[0] if calibrators else "minmax"
-        items = calibration_items(method, calib_data, calib_samples, seed, fingerprint)
-        out.append(BuildConfig(backend, "int8", threads, options=(route,), calibration=items))
+    for route in backend_class(backend).capabilities.int8_routes:
+        methods = calibrators if route.calibrators else calibrators[:1] or ("minmax",)
+        for method in methods:
+            items = calibration_items(method, calib_data, calib_samples, seed, fingerprint)
+            out.append(
+                BuildConfig(backend, "int8", threads, options=route.options, calibration=items)
+            )
     return out
 
 
@@ -122,7 +131,7 @@ def enumerate_candidates(
     """All candidates to try, and ``(what, why)`` for combinations left out.
 
     Args:
-        backends: backend names (None: every available one of :data:`DEFAULT_BACKENDS`).
+        backends: backend names (None: :func:`default_backends`).
         precisions: precisions to try (None: each backend's own list).
         calibrators: INT8 calibrators (None: :data:`DEFAULT_CALIBRATORS`).
         threads: intra-op threads for every candidate.
@@ -145,7 +154,7 @@ def enumerate_candidates(
     )
     cands: list[Candidate] = []
     left_out: list[tuple[str, str]] = []
-    for backend in backends or DEFAULT_BACKENDS:
+    for backend in backends or default_backends():
         try:
             supported = _backend_precisions(backend)
         except BackendError as exc:
@@ -183,13 +192,14 @@ def _add_configs(
         if why:
             left_out.append((candidate_name(cfg), why))
             continue
-        role = "reference" if backend == "onnxruntime" and precision == "fp32" else ""
+        is_ref = precision == "fp32" and backend == reference_backend()
+        role = "reference" if is_ref else ""
         cands.append(Candidate(candidate_name(cfg), cfg, role))
 
 
 def reference_candidate(threads: int | None) -> Candidate:
-    """The FP32 ONNX Runtime engine every fidelity number is measured against."""
-    cfg = BuildConfig("onnxruntime", "fp32", threads)
+    """The FP32 engine every fidelity number is measured against (:func:`reference_backend`)."""
+    cfg = BuildConfig(reference_backend(), "fp32", threads)
     return Candidate(candidate_name(cfg), cfg, "reference")
 
 
@@ -206,9 +216,18 @@ def mixed_variant(candidate: Candidate, exclude: Sequence[str]) -> Candidate:
 
 
 def sensitivity_config(config: BuildConfig) -> BuildConfig:
-    """The config whose builds rank layer sensitivity: ONNX Runtime with the same QDQ
-    calibration (the cheapest INT8 build; OpenVINO's QDQ route quantizes the same way);
-    the base config itself for other routes (e.g. NNCF)."""
-    if config.backend == "onnxruntime" or config.option("quantizer", "qdq") != "qdq":
+    """The config whose builds rank layer sensitivity for mixed precision: the route's proxy
+    backend (a cheaper build that quantizes the same way, declared by the backend) with the
+    same calibration, else the config itself."""
+    proxy = _route(config).proxy_backend if config.precision == "int8" else None
+    if proxy is None:
         return config
-    return BuildConfig("onnxruntime", "int8", config.threads, calibration=config.calibration)
+    return BuildConfig(proxy, "int8", config.threads, calibration=config.calibration)
+
+
+def _route(config: BuildConfig) -> Int8Route:
+    """The INT8 route ``config`` selects (its options contain the route's options)."""
+    routes = backend_class(config.backend).capabilities.int8_routes
+    opts = set(config.options)
+    chosen = [r for r in routes if set(r.options) <= opts]
+    return max(chosen, key=lambda r: len(r.options)) if chosen else Int8Route("default")

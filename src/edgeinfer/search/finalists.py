@@ -7,10 +7,9 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from edgeinfer.builder import load_runner
-from edgeinfer.errors import EdgeInferError
+from edgeinfer.errors import EdgeInferError, first_line
 from edgeinfer.search.measure import (
     collect_outputs,
-    first_line,
     interleaved_latency,
     probe_latency,
 )
@@ -35,13 +34,13 @@ def measure_finalists(search: Search) -> None:
             res.quality = search.quality_of(out, subset=False)
             task.advance()
     names = [n for n in names if search.results[n].status != "error"]
-    if search.baseline is not None:
-        assert search.baseline_name is not None
-        with search.baseline as r:
+    if search.baseline_name is not None:
+        with load_runner(search.engines[search.baseline_name]) as r:
             out = collect_outputs(r, search.data)
             stats, _ = probe_latency(r, search.feed)
         res = search.results[search.baseline_name]
         res.quality, res.latency = search.quality_of(out, subset=False), stats
+        names.append(search.baseline_name)
     _interleave(search, names)
 
 
@@ -50,8 +49,6 @@ def _interleave(search: Search, names: list[str]) -> None:
     with ExitStack() as stack:
         for n in names:
             runners[n] = stack.enter_context(load_runner(search.engines[n]))
-        if search.baseline is not None and search.baseline_name:
-            runners[search.baseline_name] = stack.enter_context(search.baseline)
         est = {n: search.results[n].latency.p50 for n in runners if search.results[n].latency}  # type: ignore[union-attr]
         rounds = search.cfg.rounds if not search.late() else min(search.cfg.rounds, 2)
         base = search.baseline_name or next(

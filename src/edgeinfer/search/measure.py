@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -164,64 +163,3 @@ def interleaved_latency(
             ratio = float(np.median(np.array(p50s[n]) / np.array(p50s[baseline])))
         out[n] = Timing(latency_stats(lat), lat, ratio, lat.size / (lat.sum() / 1e9), p50s[n])
     return out
-
-
-class TorchEagerRunner:
-    """The user's PyTorch eager FP32 starting point behind the Runner's ``infer`` contract.
-
-    Use as a context manager: it sets torch's intra-op threads and restores them on exit.
-    """
-
-    def __init__(self, module: Any, input_specs: Any, output_names: list[str], threads: int | None):
-        self.module = module
-        self.input_specs = tuple(input_specs)
-        self.output_names = output_names
-        self.threads = threads
-        self.engine = SimpleNamespace(
-            path="",
-            name="pytorch-eager",
-            backend="torch-eager",
-            manifest=SimpleNamespace(backend_version=_torch_version(), precision="fp32"),
-            precision="fp32",
-            config=SimpleNamespace(to_dict=lambda: {}),
-        )
-        self._saved: int | None = None
-
-    def __enter__(self) -> TorchEagerRunner:
-        import torch
-
-        self._saved = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        self.module.eval()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-
-        if self._saved:
-            torch.set_num_threads(self._saved)
-
-    def infer(self, feed: Mapping[str, np.ndarray], *, copy: bool = False) -> dict[str, np.ndarray]:
-        import torch
-
-        args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])) for s in self.input_specs]
-        with torch.inference_mode():
-            out = self.module(*args)
-        outs = out if isinstance(out, list | tuple) else [out]
-        return {n: o.numpy() for n, o in zip(self.output_names, outs, strict=False)}
-
-
-def _torch_version() -> str:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type name when empty)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

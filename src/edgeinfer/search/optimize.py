@@ -18,16 +18,21 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeinfer.errors import BudgetError
+from edgeinfer.backends import find_backends, get_backend
+from edgeinfer.builder import ResolvedModel as Source
+from edgeinfer.builder import build, resolve_model
+from edgeinfer.calibration import CalibrationConfig, pin_data
+from edgeinfer.config import BuildConfig
+from edgeinfer.errors import BudgetError, EdgeInferError
 from edgeinfer.host import current_host
-from edgeinfer.search.candidates import enumerate_candidates, reference_candidate
+from edgeinfer.progress import Progress
+from edgeinfer.search.candidates import Candidate, enumerate_candidates, reference_candidate
 from edgeinfer.search.config import DEFAULT_FIDELITY_DATA, OptimizeConfig
 from edgeinfer.search.finalists import measure_finalists
-from edgeinfer.search.measure import EvalData, TorchEagerRunner, load_data
+from edgeinfer.search.measure import EvalData, load_data
 from edgeinfer.search.phases import Search
 from edgeinfer.search.results import CandidateResult, OptimizeResult
 from edgeinfer.search.select import select
-from edgeinfer.search.source import Source, resolve_model, torch_source
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine
@@ -39,8 +44,6 @@ BASELINE_NAME = "pytorch-eager/fp32"
 
 def _check_backends(cfg: OptimizeConfig) -> None:
     """Fail before any work on a backend that is unknown or not installed."""
-    from edgeinfer.backends import get_backend
-
     for name in cfg.backends or ():
         get_backend(name)
 
@@ -64,20 +67,27 @@ def _data(cfg: OptimizeConfig, ref: Engine) -> tuple[EvalData, str, str]:
     return data, "fidelity", note
 
 
-def _baseline(search: Search, source: Source, cfg: OptimizeConfig, ref: Engine) -> str | None:
-    """Register the PyTorch eager starting point when a torch source exists."""
-    if not cfg.torch_baseline:
+def _baseline(search: Search, source: Source, cfg: OptimizeConfig) -> str | None:
+    """Register the user's starting point (PyTorch eager FP32, the backend declared
+    ``baseline``) when the model has a PyTorch source; None otherwise."""
+    if not cfg.torch_baseline or source.model.torch_source is None:
         return None
-    module = torch_source(source)
-    if module is None:
+    backends = find_backends(baseline=True)
+    if not backends:
+        search.notes.append("no PyTorch starting point: torch is not installed")
         return None
-    outputs = [o.name for o in ref.outputs]
-    search.baseline = TorchEagerRunner(module, ref.inputs, outputs, cfg.threads)
+    cand = Candidate(BASELINE_NAME, BuildConfig(backends[0], "fp32", cfg.threads), "baseline")
+    try:
+        engine = build(source.model, cand.config, quiet=True)
+    except EdgeInferError as exc:
+        search.notes.append(f"no PyTorch starting point: {exc}")
+        return None
     search.baseline_name = BASELINE_NAME
+    search.cands[BASELINE_NAME], search.engines[BASELINE_NAME] = cand, engine
     search.results[BASELINE_NAME] = CandidateResult(
         BASELINE_NAME,
-        None,
-        kind="torch-eager",
+        cand.config,
+        kind="baseline",
         role="baseline",
         status="probed",
         executed_precision="fp32",
@@ -89,9 +99,6 @@ def _baseline(search: Search, source: Source, cfg: OptimizeConfig, ref: Engine) 
 def _calib_fingerprint(source: Source, data: str, cfg: OptimizeConfig) -> str | None:
     """Content hash of the calibration data, computed once for every INT8 candidate (None
     when the data cannot be loaded: the INT8 builds then record the error themselves)."""
-    from edgeinfer.calibration import CalibrationConfig, pin_data
-    from edgeinfer.errors import EdgeInferError
-
     try:
         cal = CalibrationConfig(data=data, samples=cfg.calib_samples, seed=cfg.seed)
         return pin_data(source.model, cal, quiet=cfg.quiet).data_fingerprint
@@ -115,7 +122,7 @@ def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine
     )
     for what, why in left_out:
         search.notes.append(f"left out {what}: {why}")
-    _baseline(search, source, cfg, ref)
+    _baseline(search, source, cfg)
     search.probe_all([c for c in cands if c.name != ref_cand.name])
     search.prune()
     search.try_thread_variant()
@@ -149,9 +156,6 @@ def run_search(
         SearchInterrupted: Ctrl-C; the exception carries the partial result.
     """
     from rich.console import Console
-
-    from edgeinfer.builder import build
-    from edgeinfer.progress import Progress
 
     cfg = config or OptimizeConfig()
     t0 = time.monotonic()

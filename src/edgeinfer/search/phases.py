@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.markup import escape
 
 from edgeinfer.builder import build, load_runner
-from edgeinfer.errors import EdgeInferError
+from edgeinfer.errors import EdgeInferError, first_line
 from edgeinfer.search.candidates import (
     Candidate,
     mixed_variant,
@@ -26,7 +26,6 @@ from edgeinfer.search.candidates import (
 from edgeinfer.search.measure import (
     EvalData,
     collect_outputs,
-    first_line,
     latency_feed,
     probe_latency,
 )
@@ -76,7 +75,6 @@ class Search:
         self.mixed: list[MixedReport] = []
         self.ref_full: np.ndarray | None = None
         self.ref_quick: np.ndarray | None = None
-        self.baseline: Any = None  # TorchEagerRunner factory result, if any
         self.baseline_name: str | None = None
 
     # -- helpers ------------------------------------------------------------------------

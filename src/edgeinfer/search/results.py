@@ -77,7 +77,7 @@ class CandidateResult:
 
     name: str
     config: BuildConfig | None
-    kind: str = "engine"  # "engine" or "torch-eager" (the user's PyTorch starting point)
+    kind: str = "engine"  # "engine", or "baseline" (the user's PyTorch starting point)
     role: str = ""  # "baseline", "reference", "mixed" or ""
     status: str = "pending"
     executed_precision: str | None = None

@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
+from edgeinfer.source import TorchSource
 from edgeinfer.zoo import ppocr
 from edgeinfer.zoo.export import (
     export_path,
@@ -111,7 +112,14 @@ def _mobilenetv2(quiet: bool) -> Built:
         "weights_package": f"{dist}=={_version(dist)}",
         "exporter": model.producer,
     }
-    return Built(model, PreprocessSpec.imagenet(), imagenet_labels(), details)
+    return Built(
+        model, PreprocessSpec.imagenet(), imagenet_labels(), details, _torch(MOBILENETV2.name)
+    )
+
+
+def _torch(name: str) -> TorchSource:
+    """The PyTorch source of zoo model ``name``: :func:`torch_module` with the export shape."""
+    return TorchSource(f"{__name__}:torch_module", (("name", name),), input_shape=EXPORT_SHAPE)
 
 
 def _require_weights_package() -> None:
@@ -167,7 +175,7 @@ def _random_builder(entry: ZooEntry, arch: str) -> None:
             export_torch(arch, path, input_shape=EXPORT_SHAPE, seed=RANDOM_SEED, quiet=quiet)
         model = Model.load(path)
         details = {"seed": RANDOM_SEED, "exporter": model.producer}
-        return Built(model, PreprocessSpec.imagenet(), None, details)
+        return Built(model, PreprocessSpec.imagenet(), None, details, _torch(entry.name))
 
 
 for _name, _title in (

@@ -10,22 +10,17 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
-import tempfile
-import warnings
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from edgeinfer import __version__
 from edgeinfer.errors import DataError
 from edgeinfer.fileio import cache_dir, sha256_file
+from edgeinfer.model import EXPORT_OPSET, export_onnx
 from edgeinfer.progress import Progress
 
 EXPORT_FORMAT = 1
-OPSET = 17
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
+OPSET = EXPORT_OPSET
 # Batches of seeded noise used to set BatchNorm statistics of randomly initialized models.
 BN_BATCHES = 2
 BN_BATCH_SIZE = 4
@@ -123,7 +118,7 @@ def export_torch(
     with Progress(quiet) as progress, progress.task(f"exporting {arch} to ONNX", 2) as task:
         module = make_module(arch, input_shape=input_shape, weights=weights, seed=seed)
         task.advance()
-        _atomic_export(module, input_shape, out)
+        export_onnx(module, input_shape, out)
         task.advance()
     return out
 
@@ -141,29 +136,3 @@ def _set_bn_statistics(module: Any, input_shape: tuple[int, ...]) -> None:
         for _ in range(BN_BATCHES):
             module(torch.randn(BN_BATCH_SIZE, *input_shape[1:]))
     module.eval()
-
-
-def _atomic_export(module: Any, input_shape: tuple[int, ...], out: Path) -> None:
-    import torch
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
-            torch.onnx.export(
-                module,
-                (torch.zeros(*input_shape),),
-                tmp,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                opset_version=OPSET,
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        os.replace(tmp, out)
-    finally:
-        with suppress(OSError):
-            os.unlink(tmp)

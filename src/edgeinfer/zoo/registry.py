@@ -17,6 +17,7 @@ from typing import Any
 from edgeinfer.errors import ConfigError, EdgeInferError, MissingExtraError
 from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
+from edgeinfer.source import TorchSource
 from edgeinfer.tensors import Dim
 
 TASKS = ("classification", "dense", "generic")
@@ -103,12 +104,14 @@ class ZooEntry:
 
 @dataclass(frozen=True)
 class Built:
-    """What a builder returns: the graph, its preprocessing, labels and build details."""
+    """What a builder returns: the graph, its preprocessing, labels, build details and the
+    PyTorch source of the graph (for the torch backend and pruning)."""
 
     model: Model
     preprocess: PreprocessSpec
     labels: tuple[str, ...] | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    torch: TorchSource | None = None  # the PyTorch module behind the graph, when known
 
 
 Builder = Callable[[bool], Built]
@@ -218,7 +221,7 @@ def get_model(name: str, *, quiet: bool = True) -> Model:
         name=entry.name,  # the model's name everywhere (engines, reports), even as model.onnx
     )
     model.proto.graph.name = entry.name
-    return Model(model.proto)
+    return Model(model.proto, torch_source=built.torch)
 
 
 def require_extra(entry: ZooEntry) -> None:

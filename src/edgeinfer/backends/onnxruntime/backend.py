@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeinfer.backends import register_backend
-from edgeinfer.backends.base import Backend, BuildResult
+from edgeinfer.backends.base import Backend, BuildResult, Capabilities, Int8Route
 from edgeinfer.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeinfer.backends.onnxruntime.settings import OPTIONS, PAYLOAD, _level, session_options
 from edgeinfer.errors import BackendError, ConfigError, first_line
@@ -31,7 +31,12 @@ class OnnxRuntimeBackend(Backend):
     extra = None
     distribution = "onnxruntime"
     module = "onnxruntime"
-    precisions = ("fp32", "fp16", "int8")
+    capabilities = Capabilities(
+        precisions=("fp32", "fp16", "int8"),
+        int8_routes=(Int8Route("qdq"),),
+        precision_options=frozenset({"quant_preprocess"}),
+        reference=True,
+    )
 
     def check_config(self, config: BuildConfig) -> None:
         if config.precision == "bf16":

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeinfer.backends import register_backend
-from edgeinfer.backends.base import Backend, BuildResult
+from edgeinfer.backends.base import Backend, BuildResult, Capabilities, Int8Route
 from edgeinfer.backends.openvino.runner import OpenVinoRunner
 from edgeinfer.backends.openvino.settings import (
     BIN,
@@ -70,7 +70,17 @@ class OpenVinoBackend(Backend):
     extra = "openvino"
     distribution = "openvino"
     module = "openvino"
-    precisions = ("fp32", "fp16", "bf16", "int8")
+    capabilities = Capabilities(
+        precisions=("fp32", "fp16", "bf16", "int8"),
+        int8_routes=(
+            # The QDQ route quantizes with edgeinfer's INT8 pass, exactly as ONNX Runtime does.
+            Int8Route("qdq", proxy_backend="onnxruntime"),
+            Int8Route("nncf", options=(("quantizer", "nncf"),), calibrators=False),
+        ),
+        precision_options=frozenset(
+            {"inference_precision", "quantizer", "nncf_preset", "fast_bias_correction"}
+        ),
+    )
 
     def check_config(self, config: BuildConfig) -> None:
         import openvino as ov
