@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeinfer.calibration.config import CalibrationConfig
+from edgeinfer.config import CalibrationConfig
 from edgeinfer.errors import BackendError, ConfigError, ModelError, first_line
 from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto, ensure_node_names
 

@@ -47,10 +47,6 @@ class OnnxRuntimeBackend(Backend):
             raise ConfigError(
                 f"unknown onnxruntime option(s) {sorted(unknown)}; valid: {', '.join(OPTIONS)}"
             )
-        if config.precision == "int8":
-            from edgeinfer.calibration import CalibrationConfig
-
-            CalibrationConfig.from_items(config.calibration)
 
     def build(
         self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None

@@ -79,10 +79,6 @@ class OpenVinoBackend(Backend):
         settings = OpenVinoSettings.from_config(config)
         hint = requested_hint(config.precision, settings)
         check_capability(ov.Core(), config.precision, hint, settings)
-        if config.precision == "int8":
-            from edgeinfer.calibration import CalibrationConfig
-
-            CalibrationConfig.from_items(config.calibration)
 
     def build(
         self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
