@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from edgeinfer.backends.options import NoOptions, parse_options
 from edgeinfer.errors import BackendError, FeedError, MissingExtraError
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from edgeinfer.engine import Engine
     from edgeinfer.model import Model
     from edgeinfer.tensors import TensorSpec
+
+OptionsT = TypeVar("OptionsT")
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,29 @@ class BuildResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class Backend(ABC):
-    """A runtime that can build engines from models and run them."""
+class Backend(ABC, Generic[OptionsT]):
+    """A runtime that can build engines from models and run them.
+
+    ``options_type`` is the frozen dataclass of the backend's options (default
+    :class:`~edgeinfer.backends.options.NoOptions`); :meth:`options` parses
+    ``BuildConfig.options`` into it once.
+    """
 
     name: ClassVar[str]
     extra: ClassVar[str | None] = None  # pip extra providing the dependency
     distribution: ClassVar[str]  # PyPI distribution whose version is recorded
     module: ClassVar[str]  # module imported to use the backend
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    options_type: type[OptionsT]
+
+    def options(self, config: BuildConfig) -> OptionsT:
+        """The typed options of ``config`` (memoized: parsed once per distinct options).
+
+        Raises:
+            ConfigError: unknown option names, wrong types or invalid values.
+        """
+        options_type = getattr(type(self), "options_type", NoOptions)
+        return parse_options(options_type, self.name, config.options)
 
     def version(self) -> str:
         try:
@@ -75,12 +93,14 @@ class Backend(ABC):
             raise self._missing(ImportError(self.module))
 
     def check_config(self, config: BuildConfig) -> None:
-        """Reject configs this backend cannot build, with a message naming the fix."""
+        """Reject configs this backend cannot build (an unsupported precision, bad options),
+        with a message naming the fix."""
         if config.precision not in self.precisions:
             raise BackendError(
                 f"backend '{self.name}' does not support precision '{config.precision}'; "
                 f"it supports {', '.join(self.precisions)}"
             )
+        self.options(config)
 
     @abstractmethod
     def build(
