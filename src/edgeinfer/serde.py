@@ -163,15 +163,29 @@ def _dec_hook(tp: Any, value: Any) -> Any:
 
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
 
 
-def _type_error(what: str, exc: msgspec.ValidationError) -> ConfigError:
+def _value_at(data: Any, path: str) -> tuple[bool, Any]:
+    """(found, value) of msgspec path ``.a[0].b`` in ``data``."""
+    for key, index in _STEP.findall(path):
+        try:
+            data = data[key] if key else data[int(index)]
+        except (KeyError, IndexError, TypeError):
+            return False, None
+    return True, data
+
+
+def _type_error(what: str, exc: msgspec.ValidationError, data: Any) -> ConfigError:
     """msgspec's "Expected `int`, got `str` - at `$.threads`" as a one-line ConfigError."""
     m = _AT.match(str(exc).strip())
     msg, path = (m.group("msg"), m.group("path")) if m else (str(exc), None)
     msg = re.sub(r"^Expected `([^`]*)`, got `([^`]*)`", r"expected \1, got \2", msg)
     msg = msg.replace("`", "").splitlines()[0] if msg.strip() else "invalid value"
     msg = msg[:1].lower() + msg[1:]
+    found, value = _value_at(data, path or "")
+    if path and found and msg.startswith("expected") and not isinstance(value, Mapping | list):
+        msg += f" {value!r}"
     where = f" key '{path.lstrip('.')}'" if path else ""
     return ConfigError(f"invalid {what}{where}: {msg}")
 
@@ -195,7 +209,7 @@ def from_dict(cls: type[T], data: Any, *, what: str | None = None) -> T:
     try:
         return msgspec.convert(prepared, cls, strict=False, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:
-        raise _type_error(name, exc) from None
+        raise _type_error(name, exc, prepared) from None
 
 
 # -- json_schema ----------------------------------------------------------------------------
