@@ -33,6 +33,26 @@ class Manifest:
 
     Its JSON Schema is ``docs/schemas/manifest.schema.json``; ``format_version`` versions the
     whole document.
+
+    Attributes:
+        backend: the backend that built the engine (``onnxruntime``, ``openvino``).
+        backend_version: its installed version at build time; loading refuses another one.
+        precision: the precision that was requested.
+        executed_precision: the precision that really executes, read back from the runtime
+            (``int8+bf16`` for OpenVINO int8 with the rest in bf16).
+        build_config: the build config (its key is part of the engine cache key).
+        inputs: name, dtype and shape (symbolic dims as strings) of each input.
+        outputs: the same for each output.
+        source_model: name, path, hash, opset and producer of the ONNX model.
+        payload: payload file name -> SHA-256 of its content.
+        host: the build host; loading refuses hosts without its ISA features.
+        created: UTC build time, ISO 8601.
+        build_seconds: how long the build took.
+        notes: what the build did and decided, for people.
+        metadata: the model's edgeinfer metadata (task, labels, preprocess) and the backend's
+            read-back properties.
+        format_version: version of this document's format.
+        edgeinfer_version: the edgeinfer that wrote it.
     """
 
     WHAT: ClassVar[str] = "manifest"

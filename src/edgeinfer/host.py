@@ -30,6 +30,14 @@ class HostInfo:
     """A description of the current machine, stored in every engine manifest and report.
 
     A data type, not a config: versioned by the document that holds it.
+
+    Attributes:
+        machine: CPU architecture (``x86_64``, ``aarch64``).
+        cpu_model: CPU model name.
+        cpu_count: CPUs this process may use.
+        isa_flags: the ISA extensions that change kernel choices (avx2, avx512*, amx*, neon …).
+        os: operating system and kernel release.
+        python: Python version.
     """
 
     WHAT: ClassVar[str] = "host"

@@ -237,8 +237,34 @@ def _as_object(prop: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": value, "default": {}}
 
 
+_ATTRIBUTE = re.compile(r"^ {4}(?P<names>\w+(?:, \w+)*): ?(?P<text>.*)$")
+
+
+def _describe(entry: dict[str, Any]) -> None:
+    """Move a Google-style ``Attributes:`` section of the class description into the
+    properties' descriptions; the summary stays the class description."""
+    summary, _, section = entry.get("description", "").partition("\nAttributes:\n")
+    texts: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in section.splitlines():
+        m = _ATTRIBUTE.match(line)
+        if m:
+            current = [m.group("text")]
+            texts.update({name: current for name in m.group("names").split(", ")})
+        elif line.strip():
+            current.append(line.strip())
+    if summary.strip():
+        entry["description"] = summary.strip()
+    for name, prop in entry.get("properties", {}).items():
+        if name in texts and "description" not in prop:
+            prop["description"] = " ".join(texts[name])
+
+
 def json_schema(cls: type, *, closed: bool = False) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of what :func:`to_dict` writes for ``cls``.
+
+    Class docstrings become descriptions: the summary for the class, the ``Attributes:``
+    entries for the properties.
 
     Args:
         cls: a dataclass.
@@ -258,6 +284,7 @@ def json_schema(cls: type, *, closed: bool = False) -> dict[str, Any]:
                     required.remove(f.name)
             elif _kind(f) == "mapping":
                 props[f.name] = _as_object(props[f.name])
+        _describe(entry)
         if closed:
             entry["additionalProperties"] = False
     return schema

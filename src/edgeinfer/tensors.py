@@ -23,6 +23,11 @@ class TensorSpec:
 
     A data type, not a config: it is versioned by the document that holds it (the engine
     manifest's ``format_version``).
+
+    Attributes:
+        name: the graph input or output name.
+        dtype: numpy dtype name (``float32``, ``uint8`` …).
+        shape: dims: positive ints, or names (``"batch"``) for symbolic ones.
     """
 
     WHAT: ClassVar[str] = "tensor spec"
