@@ -155,3 +155,16 @@ def test_json_schema() -> None:
     assert outer["additionalProperties"] is False
     assert schema["$defs"]["Inner"]["additionalProperties"] is False
     assert "additionalProperties" not in serde.json_schema(Outer)["$defs"]["Outer"]
+
+
+@dataclass(frozen=True)
+class Document:
+    IGNORE_UNKNOWN_KEYS: ClassVar[bool] = True
+
+    inner: Inner = Inner()
+
+
+def test_documents_may_ignore_unknown_keys_but_their_configs_do_not() -> None:
+    assert serde.from_dict(Document, {"added_later": 1, "inner": {"level": 2}}) == Document(Inner(2))
+    with pytest.raises(ConfigError, match=r"^unknown inner keys \['lvl'\]"):
+        serde.from_dict(Document, {"inner": {"lvl": 1}})

@@ -56,6 +56,7 @@ class Manifest:
     """
 
     WHAT: ClassVar[str] = "manifest"
+    IGNORE_UNKNOWN_KEYS: ClassVar[bool] = True  # a newer edgeinfer may add fields
 
     backend: str
     backend_version: str
@@ -95,7 +96,8 @@ class Manifest:
         """Parse ``manifest.json`` data (``payload_hash`` is checked by the reader).
 
         Raises:
-            ConfigError: missing or unknown keys, or wrong types.
+            ConfigError: missing keys or wrong types (unknown keys are ignored: a newer
+                edgeinfer may add fields).
         """
         fields = {k: v for k, v in data.items() if k != "payload_hash"}
         fields.setdefault("executed_precision", data.get("precision"))  # before edgeinfer 0.1

@@ -41,6 +41,7 @@ class HostInfo:
     """
 
     WHAT: ClassVar[str] = "host"
+    IGNORE_UNKNOWN_KEYS: ClassVar[bool] = True  # a newer edgeinfer may add fields
 
     machine: str
     cpu_model: str
@@ -58,7 +59,8 @@ class HostInfo:
         """Parse :meth:`to_dict` data.
 
         Raises:
-            ConfigError: missing or unknown keys, or wrong types.
+            ConfigError: missing keys or wrong types (unknown keys are ignored: a newer
+                edgeinfer may add fields).
         """
         return serde.from_dict(cls, data)
 

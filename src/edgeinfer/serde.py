@@ -15,7 +15,9 @@ field's default (the version this edgeinfer writes).
 Field metadata adjusts the JSON form: :data:`AS_MAPPING` stores a ``tuple`` of ``(name,
 value)`` pairs (hashable, ordered) as a JSON object; :data:`SKIP` leaves an in-memory-only
 field out. A class may name itself in messages with a ``WHAT`` class attribute
-(``"build config"``).
+(``"build config"``). A data document that may gain fields within its format version (the
+engine manifest) sets ``IGNORE_UNKNOWN_KEYS = True``: its unknown keys are dropped, while the
+configs inside it stay strict.
 """
 
 from __future__ import annotations
@@ -144,11 +146,13 @@ def _prepare_dataclass(cls: type, data: Mapping[str, Any], what: str, path: str)
         if isinstance(given, int) and not isinstance(given, bool):
             check_version(here, given, version.default)
     unknown = sorted((k for k in data if k not in fields), key=str)
-    if unknown:
+    if unknown and not getattr(cls, "IGNORE_UNKNOWN_KEYS", False):
         raise ConfigError(f"unknown {here} keys {unknown}; valid keys: {sorted(fields)}")
     hints = _hints(cls)
     out: dict[str, Any] = {}
     for key, value in data.items():
+        if key not in fields:
+            continue
         if _kind(fields[key]) == "mapping" and isinstance(value, Mapping):
             out[key] = [[k, v] for k, v in value.items()]
         else:

@@ -31,6 +31,7 @@ class TensorSpec:
     """
 
     WHAT: ClassVar[str] = "tensor spec"
+    IGNORE_UNKNOWN_KEYS: ClassVar[bool] = True  # a newer edgeinfer may add fields
 
     name: str
     dtype: str
@@ -78,7 +79,8 @@ class TensorSpec:
         """Parse :meth:`to_dict` data.
 
         Raises:
-            ConfigError: missing or unknown keys, or wrong types.
+            ConfigError: missing keys or wrong types (unknown keys are ignored: a newer
+                edgeinfer may add fields).
         """
         return serde.from_dict(cls, data)
 
