@@ -68,9 +68,7 @@ def _variants(args: argparse.Namespace) -> dict[str, Engine]:
     for precision in filter(None, args.precisions.split(",")):
         calib = None
         if precision == "int8":
-            calib = CalibrationConfig(
-                data=args.calib, samples=256 if args.quick else 512
-            ).to_items()
+            calib = CalibrationConfig(data=args.calib, samples=256 if args.quick else 512)
         cfg = BuildConfig(backend=args.backend, precision=precision, calibration=calib)
         try:
             out[f"{args.backend} {precision}"] = build(model, cfg)

@@ -47,16 +47,15 @@ def _load(spec: str) -> Model:
 
 
 def variants(cal: CalibrationConfig, threads: int) -> dict[str, BuildConfig]:
-    items = cal.to_items()
     ov = {"backend": "openvino", "threads": threads}
     return {
         "OV fp32 (f32 forced)": BuildConfig(**ov, precision="fp32"),
         "OV defaults": BuildConfig(
             **ov, precision="fp32", options={"inference_precision": "default"}
         ),
-        "OV int8 QDQ": BuildConfig(**ov, precision="int8", calibration=items),
+        "OV int8 QDQ": BuildConfig(**ov, precision="int8", calibration=cal),
         "OV int8 NNCF": BuildConfig(
-            **ov, precision="int8", calibration=items, options={"quantizer": "nncf"}
+            **ov, precision="int8", calibration=cal, options={"quantizer": "nncf"}
         ),
     }
 

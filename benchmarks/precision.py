@@ -129,7 +129,7 @@ def plan_variants(backends: list[str], args: argparse.Namespace, plan: ModelPlan
             configs.append(
                 (
                     f"{name} int8 {method}",
-                    BuildConfig(name, "int8", args.threads, calibration=cal.to_items()),
+                    BuildConfig(name, "int8", args.threads, calibration=cal),
                 )
             )
         if name == "openvino":
@@ -144,7 +144,7 @@ def plan_variants(backends: list[str], args: argparse.Namespace, plan: ModelPlan
                 (
                     "openvino int8 nncf",
                     BuildConfig(
-                        name, "int8", args.threads, options=opts, calibration=cal.to_items()
+                        name, "int8", args.threads, options=opts, calibration=cal
                     ),
                 )
             )

@@ -32,12 +32,13 @@ def _cfg(data: str, **kw: object) -> CalibrationConfig:
 
 
 # -- config ----------------------------------------------------------------------------------
-def test_config_round_trips_through_build_config_items() -> None:
+def test_config_round_trips_through_build_config() -> None:
     cfg = CalibrationConfig(method="percentile", percentile=99.9, data="photos", samples=64)
-    build = BuildConfig(precision="int8", calibration=cfg.to_items())
+    build = BuildConfig(precision="int8", calibration=cfg)
     again = BuildConfig.from_dict(json.loads(json.dumps(build.to_dict())))
-    assert CalibrationConfig.from_items(again.calibration) == cfg
-    assert CalibrationConfig.from_items(None) == CalibrationConfig()
+    assert again.calibration == cfg and again == build and again.key() == build.key()
+    assert BuildConfig(precision="int8").calibration_config() == CalibrationConfig()
+    assert BuildConfig(calibration=cfg.to_dict()).calibration == cfg  # a mapping is parsed
     assert build.label() == "onnxruntime/int8(percentile)"
 
 
@@ -56,8 +57,12 @@ def test_config_is_validated(kw: dict[str, object], message: str) -> None:
 
 
 def test_unknown_keys_are_refused() -> None:
-    with pytest.raises(ConfigError, match="unknown calibration keys"):
-        CalibrationConfig.from_items({"calibrator": "entropy"})
+    with pytest.raises(ConfigError, match=r"unknown calibration keys \['calibrator'\]"):
+        CalibrationConfig.from_dict({"calibrator": "entropy"})
+    with pytest.raises(ConfigError, match=r"unknown calibration keys \['calibrator'\]"):
+        BuildConfig.from_dict({"precision": "int8", "calibration": {"calibrator": "entropy"}})
+    with pytest.raises(ConfigError, match="build config calibration must be a CalibrationConfig"):
+        BuildConfig(precision="int8", calibration=(("method", "minmax"),))  # type: ignore[arg-type]
 
 
 # -- data ------------------------------------------------------------------------------------

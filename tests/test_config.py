@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeinfer.config import BuildConfig
+from edgeinfer.config import BuildConfig, CalibrationConfig
 from edgeinfer.errors import ConfigError
 
 
@@ -45,3 +45,28 @@ def test_validation(kwargs: dict, message: str) -> None:
 def test_unknown_keys_rejected() -> None:
     with pytest.raises(ConfigError, match=r"unknown build config keys \['colour'\]"):
         BuildConfig.from_dict({"backend": "onnxruntime", "colour": "red"})
+
+
+def test_cache_keys_are_those_of_edgeinfer_0_1() -> None:
+    """Engines already in the cache keep their keys (computed by the 0.1 item-tuple configs);
+    a None calibration field changes nothing whether written as null or left out."""
+    cal = CalibrationConfig(method="percentile", data="photos", samples=64, data_fingerprint="abc")
+    cases = {
+        BuildConfig(): "e80e475e797bf1d14ee2d5e7ce4e18877a76b2fa19626163f059f8990e0e8327",
+        BuildConfig("openvino", "bf16", 2, options={"performance_hint": "THROUGHPUT", "streams": 2}): (
+            "4ec5d170d0ec9f05f2f7964e797e06cccaee18b86112f7fb11b38a098eaa24fb"
+        ),
+        BuildConfig("onnxruntime", "int8", exclude=("Conv_0",), calibration=cal): (
+            "cc645e6a1383aa56c4d6035ccc302cf3591e40cd2e11aa90d6c1e045b863e0ac"
+        ),
+        BuildConfig("openvino", "int8", 4, options={"quantizer": "nncf"}, calibration=CalibrationConfig()): (
+            "75740b009e92b7135eeb0dd0011aebda6bb9f5175d5f66ca0971b07ec7acd5ab"
+        ),
+    }
+    for config, key in cases.items():
+        assert config.key() == key
+        data = config.to_dict()
+        assert BuildConfig.from_dict(data).key() == key
+        if data["calibration"]:
+            data["calibration"] = {k: v for k, v in data["calibration"].items() if v is not None}
+            assert BuildConfig.from_dict(data).key() == key

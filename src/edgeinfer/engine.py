@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from edgeinfer import __version__
+from edgeinfer import __version__, serde
 from edgeinfer.config import BuildConfig
 from edgeinfer.errors import EngineError
 from edgeinfer.fileio import sha256_file
@@ -28,7 +29,34 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Manifest:
-    """Everything about how an engine was made; ``manifest.json`` in the engine directory."""
+    """Everything about how an engine was made; ``manifest.json`` in the engine directory.
+
+    Its JSON Schema is ``docs/schemas/manifest.schema.json``; ``format_version`` versions the
+    whole document.
+
+    Attributes:
+        backend: the backend that built the engine (``onnxruntime``, ``openvino``).
+        backend_version: its installed version at build time; loading refuses another one.
+        precision: the precision that was requested.
+        executed_precision: the precision that really executes, read back from the runtime
+            (``int8+bf16`` for OpenVINO int8 with the rest in bf16).
+        build_config: the build config (its key is part of the engine cache key).
+        inputs: name, dtype and shape (symbolic dims as strings) of each input.
+        outputs: the same for each output.
+        source_model: name, path, hash, opset and producer of the ONNX model.
+        payload: payload file name -> SHA-256 of its content.
+        host: the build host; loading refuses hosts without its ISA features.
+        created: UTC build time, ISO 8601.
+        build_seconds: how long the build took.
+        notes: what the build did and decided, for people.
+        metadata: the model's edgeinfer metadata (task, labels, preprocess) and the backend's
+            read-back properties.
+        format_version: version of this document's format.
+        edgeinfer_version: the edgeinfer that wrote it.
+    """
+
+    WHAT: ClassVar[str] = "manifest"
+    IGNORE_UNKNOWN_KEYS: ClassVar[bool] = True  # a newer edgeinfer may add fields
 
     backend: str
     backend_version: str
@@ -53,46 +81,27 @@ class Manifest:
         return hashlib.sha256(blob).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format_version": self.format_version,
-            "edgeinfer_version": self.edgeinfer_version,
-            "backend": self.backend,
-            "backend_version": self.backend_version,
-            "precision": self.precision,
-            "executed_precision": self.executed_precision,
-            "build_config": self.build_config.to_dict(),
-            "inputs": [s.to_dict() for s in self.inputs],
-            "outputs": [s.to_dict() for s in self.outputs],
-            "source_model": self.source_model,
-            "payload": self.payload,
-            "payload_hash": self.payload_hash,
-            "host": self.host.to_dict(),
-            "created": self.created,
-            "build_seconds": self.build_seconds,
-            "notes": list(self.notes),
-            "metadata": self.metadata,
-        }
+        """The ``manifest.json`` data: the fields, versions first, and ``payload_hash`` (a hash
+        of the payload list, checked on load) after ``payload``."""
+        fields = serde.to_dict(self)
+        data = {k: fields.pop(k) for k in ("format_version", "edgeinfer_version")}
+        for key, value in fields.items():
+            data[key] = value
+            if key == "payload":
+                data["payload_hash"] = self.payload_hash
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        return cls(
-            backend=data["backend"],
-            backend_version=data["backend_version"],
-            precision=data["precision"],
-            executed_precision=data.get("executed_precision", data["precision"]),
-            build_config=BuildConfig.from_dict(data["build_config"]),
-            inputs=tuple(TensorSpec.from_dict(s) for s in data["inputs"]),
-            outputs=tuple(TensorSpec.from_dict(s) for s in data["outputs"]),
-            source_model=dict(data["source_model"]),
-            payload=dict(data["payload"]),
-            host=HostInfo.from_dict(data["host"]),
-            created=data["created"],
-            build_seconds=float(data.get("build_seconds", 0.0)),
-            notes=tuple(data.get("notes", ())),
-            metadata=dict(data.get("metadata", {})),
-            format_version=int(data["format_version"]),
-            edgeinfer_version=str(data.get("edgeinfer_version", "")),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
+        """Parse ``manifest.json`` data (``payload_hash`` is checked by the reader).
+
+        Raises:
+            ConfigError: missing keys or wrong types (unknown keys are ignored: a newer
+                edgeinfer may add fields).
+        """
+        fields = {k: v for k, v in data.items() if k != "payload_hash"}
+        fields.setdefault("executed_precision", data.get("precision"))  # before edgeinfer 0.1
+        return serde.from_dict(cls, fields)
 
 
 class Engine:
@@ -163,17 +172,24 @@ def _read_manifest(path: Path) -> Manifest:
         )
     try:
         data = json.loads(mpath.read_text())
+        version = data.get("format_version")
+    except Exception as exc:
+        raise EngineError(
+            f"engine '{path}' has a corrupted {MANIFEST_NAME} ({type(exc).__name__}: {exc}); "
+            "rebuild the engine with edgeinfer build"
+        ) from exc
+    if isinstance(version, int) and version > FORMAT_VERSION:  # before parsing: it may differ
+        raise EngineError(
+            f"engine '{path}' uses manifest format {version}, newer than this "
+            f"edgeinfer ({FORMAT_VERSION}); upgrade edgeinfer or rebuild the engine"
+        )
+    try:
         manifest = Manifest.from_dict(data)
     except Exception as exc:
         raise EngineError(
             f"engine '{path}' has a corrupted {MANIFEST_NAME} ({type(exc).__name__}: {exc}); "
             "rebuild the engine with edgeinfer build"
         ) from exc
-    if manifest.format_version > FORMAT_VERSION:
-        raise EngineError(
-            f"engine '{path}' uses manifest format {manifest.format_version}, newer than this "
-            f"edgeinfer ({FORMAT_VERSION}); upgrade edgeinfer or rebuild the engine"
-        )
     if data.get("payload_hash") != manifest.payload_hash:
         raise EngineError(
             f"engine '{path}' manifest payload list does not match its payload_hash "

@@ -11,9 +11,12 @@ import os
 import platform
 import re
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from edgeinfer import serde
 
 # ISA extensions that change which kernels a backend may pick. Only these are compared.
 _ISA_PATTERN = re.compile(
@@ -24,7 +27,21 @@ _ISA_PATTERN = re.compile(
 
 @dataclass(frozen=True)
 class HostInfo:
-    """A description of the current machine, stored in every engine manifest and report."""
+    """A description of the current machine, stored in every engine manifest and report.
+
+    A data type, not a config: versioned by the document that holds it.
+
+    Attributes:
+        machine: CPU architecture (``x86_64``, ``aarch64``).
+        cpu_model: CPU model name.
+        cpu_count: CPUs this process may use.
+        isa_flags: the ISA extensions that change kernel choices (avx2, avx512*, amx*, neon …).
+        os: operating system and kernel release.
+        python: Python version.
+    """
+
+    WHAT: ClassVar[str] = "host"
+    IGNORE_UNKNOWN_KEYS: ClassVar[bool] = True  # a newer edgeinfer may add fields
 
     machine: str
     cpu_model: str
@@ -34,20 +51,18 @@ class HostInfo:
     python: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["isa_flags"] = list(self.isa_flags)
-        return data
+        """JSON data (``isa_flags`` as a list)."""
+        return serde.to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HostInfo:
-        return cls(
-            machine=str(data.get("machine", "")),
-            cpu_model=str(data.get("cpu_model", "")),
-            cpu_count=int(data.get("cpu_count", 0)),
-            isa_flags=tuple(data.get("isa_flags", ())),
-            os=str(data.get("os", "")),
-            python=str(data.get("python", "")),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> HostInfo:
+        """Parse :meth:`to_dict` data.
+
+        Raises:
+            ConfigError: missing keys or wrong types (unknown keys are ignored: a newer
+                edgeinfer may add fields).
+        """
+        return serde.from_dict(cls, data)
 
     def summary(self) -> str:
         """One line for table captions: CPU model, cores, OS."""

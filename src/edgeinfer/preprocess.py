@@ -9,12 +9,12 @@ arrays (uint8, or float for depth-like data).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from edgeinfer.config import reject_unknown_keys
+from edgeinfer import serde
 from edgeinfer.errors import ConfigError, DataError
 
 PREPROCESS_VERSION = 1
@@ -41,7 +41,10 @@ class PreprocessSpec:
         mean, std: per-channel normalization after scaling: ``(x * scale - mean) / std``.
         layout: NCHW or NHWC.
         dtype: tensor dtype.
+        version: format version of this spec.
     """
+
+    WHAT: ClassVar[str] = "preprocessing"
 
     size: tuple[int, int] | None = None
     resize: str = "direct"
@@ -87,6 +90,7 @@ class PreprocessSpec:
             raise ConfigError("preprocessing std must not contain 0")
         if self.resize_shorter is not None and self.resize_shorter < 1:
             raise ConfigError("preprocessing resize_shorter must be >= 1")
+        serde.check_version(self.WHAT, self.version, PREPROCESS_VERSION)
 
     # -- derived -------------------------------------------------------------------------
     @property
@@ -105,24 +109,17 @@ class PreprocessSpec:
 
     # -- serialization -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["size"] = list(self.size) if self.size else None
-        data["mean"] = list(self.mean)
-        data["std"] = list(self.std)
-        return data
+        """JSON data (tuples as lists), as stored in model metadata and manifests."""
+        return serde.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PreprocessSpec:
-        reject_unknown_keys(cls, data, "preprocessing")
-        kw = dict(data)
-        if kw.get("size") is not None:
-            kw["size"] = tuple(kw["size"])
-        for k in ("mean", "std"):
-            if k in kw:
-                kw[k] = tuple(kw[k])
-        if int(kw.get("version", PREPROCESS_VERSION)) > PREPROCESS_VERSION:
-            raise ConfigError("preprocessing spec is from a newer edgeinfer; upgrade edgeinfer")
-        return cls(**kw)
+        """Parse :meth:`to_dict` data; missing keys take their defaults.
+
+        Raises:
+            ConfigError: unknown keys, wrong types, invalid values or a newer version.
+        """
+        return serde.from_dict(cls, data)
 
     @classmethod
     def imagenet(cls, size: int = 224, resize_shorter: int = 256) -> PreprocessSpec:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from edgeinfer import serde
 from edgeinfer.errors import FeedError, ModelError
 
 Dim = int | str
@@ -18,7 +19,19 @@ Dim = int | str
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """Name, numpy dtype name and shape (symbolic dims as strings) of one graph input/output."""
+    """Name, numpy dtype name and shape (symbolic dims as strings) of one graph input/output.
+
+    A data type, not a config: it is versioned by the document that holds it (the engine
+    manifest's ``format_version``).
+
+    Attributes:
+        name: the graph input or output name.
+        dtype: numpy dtype name (``float32``, ``uint8`` …).
+        shape: dims: positive ints, or names (``"batch"``) for symbolic ones.
+    """
+
+    WHAT: ClassVar[str] = "tensor spec"
+    IGNORE_UNKNOWN_KEYS: ClassVar[bool] = True  # a newer edgeinfer may add fields
 
     name: str
     dtype: str
@@ -58,11 +71,18 @@ class TensorSpec:
         return f"{self.dtype}[{','.join(str(d) for d in self.shape)}]"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+        """``{"name", "dtype", "shape"}`` (shape as a list)."""
+        return serde.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TensorSpec:
-        return cls(str(data["name"]), str(data["dtype"]), tuple(data["shape"]))
+        """Parse :meth:`to_dict` data.
+
+        Raises:
+            ConfigError: missing keys or wrong types (unknown keys are ignored: a newer
+                edgeinfer may add fields).
+        """
+        return serde.from_dict(cls, data)
 
 
 def random_feed(

@@ -58,7 +58,7 @@ def calib_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _int8(calib: Path, **options: str | int | bool) -> BuildConfig:
     cal = CalibrationConfig(method="minmax", samples=64, data=f"npz:{calib}")
     return BuildConfig(
-        backend="openvino", precision="int8", calibration=cal.to_items(), options=options
+        backend="openvino", precision="int8", calibration=cal, options=options
     )
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from edgeinfer.bench.guardrail import LatencyComparison, compare_latency, guardrail
 from edgeinfer.builder import build
-from edgeinfer.config import BuildConfig
+from edgeinfer.config import BuildConfig, CalibrationConfig
 
 from ..passes.helpers import write_calib
 
@@ -45,7 +45,7 @@ def test_guardrail_builds_the_fp32_baseline_from_the_source_model(
 ) -> None:
     fp32 = build(conv_relu_path)
     assert guardrail(fp32) is None
-    cal = (("data", write_calib(tmp_path / "c.npz")), ("method", "minmax"), ("samples", 32))
+    cal = CalibrationConfig(data=write_calib(tmp_path / "c.npz"), method="minmax", samples=32)
     int8 = build(conv_relu_path, BuildConfig(precision="int8", calibration=cal))
     result = guardrail(int8, iterations=5)
     assert result is not None and result.candidate == "int8" and result.baseline == "fp32"
@@ -68,7 +68,7 @@ def test_symbolic_image_size_comes_from_the_stored_preprocessing(tmp_path: Path)
         dims[2].dim_param, dims[3].dim_param = "height", "width"
     path = tmp_path / "dyn.onnx"
     onnx.save(proto, str(path))
-    cal = (("data", write_calib(tmp_path / "c.npz")), ("method", "minmax"), ("samples", 32))
+    cal = CalibrationConfig(data=write_calib(tmp_path / "c.npz"), method="minmax", samples=32)
     bare = build(path, BuildConfig(precision="int8", calibration=cal))
     assert feed_dims(bare) == {} and guardrail(bare) is None  # no size known: skipped
     spec = PreprocessSpec(size=(16, 16), resize="direct")

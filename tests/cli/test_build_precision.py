@@ -32,7 +32,7 @@ def test_int8_build_records_calibration_executed_precision_and_guardrail(
     assert "precision: int8" in out and "calibration: ran minmax on 32 samples" in out
     engine = load_engine(tmp_path / "e1")
     assert engine.precision == "int8" and engine.manifest.precision == "int8"
-    assert engine.config.calibration_dict()["method"] == "minmax"
+    assert engine.config.calibration.method == "minmax"
     g = json.loads(report.read_text())["guardrail"]
     assert g["candidate"] == "int8" and g["baseline"] == "fp32" and g["iterations"] == 30
     assert g["message"] in out

@@ -43,7 +43,7 @@ def test_fp16_and_int8_engines_agree_with_fp32(fashion: Model) -> None:
     assert fp16.manifest.precision == "fp16" and fp16.precision in ("fp16", "fp32")
     assert (_predict(fp16, x) == ref).mean() >= 0.98
     cal = CalibrationConfig(method="entropy", data="fashion-mnist:train", samples=64)
-    int8 = build(fashion, BuildConfig(precision="int8", calibration=cal.to_items(), threads=2))
+    int8 = build(fashion, BuildConfig(precision="int8", calibration=cal, threads=2))
     assert int8.precision == "int8"  # ONNX Runtime fused the QDQ groups into integer kernels
     assert any("integer kernels" in n and "QLinearConv" in n for n in int8.manifest.notes)
     assert (_predict(int8, x) == ref).mean() >= 0.9

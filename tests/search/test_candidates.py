@@ -44,7 +44,7 @@ def test_enumeration_onnxruntime() -> None:
         "onnxruntime/int8(entropy)",
     ]
     assert all(c.config.threads == 2 for c in cands)
-    int8 = cands[2].config.calibration_dict()
+    int8 = cands[2].config.calibration.to_dict()
     assert int8["method"] == "minmax" and int8["data"] == "photos:50" and int8["samples"] == 32
     assert left_out == []
     _, left_out = enumerate_candidates(["onnxruntime"], ["bf16"])

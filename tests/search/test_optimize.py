@@ -10,6 +10,7 @@ from edgeinfer.errors import BudgetError, ConfigError, ModelError
 from edgeinfer.search import Budget, OptimizeConfig, check_budget
 from edgeinfer.search.results import OptimizeResult
 
+from ..test_schemas import assert_valid
 from .tiny import write_classifier
 
 FAST = {
@@ -47,7 +48,8 @@ def test_end_to_end_labels_onnxruntime(tmp_path: Path) -> None:
         assert c.reasons, c.name
     report = json.loads((out / "report.json").read_text())
     assert OptimizeResult.from_dict(report).winner == res.winner
-    assert (out / "engine" / "manifest.json").exists()
+    assert_valid("report.schema.json", report)
+    assert_valid("manifest.schema.json", json.loads((out / "engine" / "manifest.json").read_text()))
     assert "data:image/png;base64," in (out / "report.html").read_text()
 
 

@@ -18,10 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from edgeinfer.backends.options import NoOptions, parse_options
 from edgeinfer.errors import BackendError, FeedError, MissingExtraError
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from edgeinfer.engine import Engine
     from edgeinfer.model import Model
     from edgeinfer.tensors import TensorSpec
+
+OptionsT = TypeVar("OptionsT")
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,13 @@ class BuildResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class Backend(ABC):
-    """A runtime that can build engines from models and run them."""
+class Backend(ABC, Generic[OptionsT]):
+    """A runtime that can build engines from models and run them.
+
+    ``options_type`` is the frozen dataclass of the backend's options (default
+    :class:`~edgeinfer.backends.options.NoOptions`); :meth:`options` parses
+    ``BuildConfig.options`` into it once.
+    """
 
     name: ClassVar[str]
     extra: ClassVar[str | None] = None  # pip extra providing the dependency
@@ -128,6 +136,16 @@ class Backend(ABC):
     def precisions(self) -> tuple[str, ...]:
         """The precisions this backend builds (:attr:`Capabilities.precisions`)."""
         return self.capabilities.precisions
+    options_type: type[OptionsT]
+
+    def options(self, config: BuildConfig) -> OptionsT:
+        """The typed options of ``config`` (memoized: parsed once per distinct options).
+
+        Raises:
+            ConfigError: unknown option names, wrong types or invalid values.
+        """
+        options_type = getattr(type(self), "options_type", NoOptions)
+        return parse_options(options_type, self.name, config.options)
 
     def version(self) -> str:
         try:
@@ -153,12 +171,14 @@ class Backend(ABC):
             raise self._missing(ImportError(self.module))
 
     def check_config(self, config: BuildConfig) -> None:
-        """Reject configs this backend cannot build, with a message naming the fix."""
+        """Reject configs this backend cannot build (an unsupported precision, bad options),
+        with a message naming the fix."""
         if config.precision not in self.precisions:
             raise BackendError(
                 f"backend '{self.name}' does not support precision '{config.precision}'; "
                 f"it supports {', '.join(self.precisions)}"
             )
+        self.options(config)
 
     def fp32_twin(self, config: BuildConfig) -> BuildConfig:
         """The FP32 build of ``config`` on this backend (same threads and runtime options;

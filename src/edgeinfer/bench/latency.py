@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
+from edgeinfer import serde
 from edgeinfer.backends.base import Runner
 from edgeinfer.bench.stats import LatencyStats, latency_stats
 from edgeinfer.errors import ConfigError
@@ -24,11 +25,26 @@ from edgeinfer.progress import Progress
 from edgeinfer.tensors import random_feed
 
 _MAX_SAMPLES = 10_000_000
+BENCH_CONFIG_VERSION = 1
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """How to benchmark: batch, warm-up, measured iterations or duration, optional rate."""
+    """How to benchmark: batch, warm-up, measured iterations or duration, optional rate.
+
+    Attributes:
+        batch: batch size of the random feed (symbolic leading dims).
+        iterations: measured iterations (None with no duration: 200).
+        duration_s: measure for this many seconds instead of a number of iterations.
+        warmup: unmeasured iterations first.
+        seed: seed of the random feed.
+        rate_hz: fixed request rate (None: closed loop).
+        deadline_ms: count results later than this after their scheduled arrival as misses.
+        shapes: whole input shapes by input name (dynamic dims other than the batch).
+        version: format version of this config.
+    """
+
+    WHAT: ClassVar[str] = "bench config"
 
     batch: int = 1
     iterations: int | None = None
@@ -38,6 +54,7 @@ class BenchConfig:
     rate_hz: float | None = None
     deadline_ms: float | None = None
     shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    version: int = BENCH_CONFIG_VERSION
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -54,6 +71,7 @@ class BenchConfig:
             raise ConfigError(f"--rate must be > 0 Hz, got {self.rate_hz}")
         if self.deadline_ms is not None and self.deadline_ms <= 0:
             raise ConfigError(f"--deadline-ms must be > 0, got {self.deadline_ms}")
+        serde.check_version(self.WHAT, self.version, BENCH_CONFIG_VERSION)
 
     @property
     def measured_iterations(self) -> int | None:
@@ -62,7 +80,17 @@ class BenchConfig:
         return self.iterations
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON data (``shapes`` as ``[name, [dims]]`` pairs)."""
+        return serde.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BenchConfig:
+        """Parse :meth:`to_dict` data.
+
+        Raises:
+            ConfigError: unknown keys, wrong types, invalid values or a newer version.
+        """
+        return serde.from_dict(cls, data)
 
 
 @dataclass

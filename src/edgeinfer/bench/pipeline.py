@@ -10,22 +10,37 @@ classifiers, a thresholded map for dense outputs).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
+from edgeinfer import serde
 from edgeinfer.backends.base import Runner
 from edgeinfer.bench.stats import LatencyStats, latency_stats
 from edgeinfer.errors import ConfigError, DataError
 from edgeinfer.preprocess import PreprocessSpec
 
 STAGES = ("preprocess", "infer", "postprocess", "total")
+PIPELINE_CONFIG_VERSION = 1
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Frames, warm-up, camera resolution (height, width), image source and top-k."""
+    """Frames, warm-up, camera resolution, image source and post-processing of a pipeline run.
+
+    Attributes:
+        frames: measured frames.
+        warmup: unmeasured frames first.
+        image_size: camera resolution (height, width).
+        data: dataset spec of the camera frames.
+        top_k: classification results per frame.
+        threshold: threshold of dense output maps.
+        version: format version of this config.
+    """
+
+    WHAT: ClassVar[str] = "pipeline config"
 
     frames: int = 300
     warmup: int = 20
@@ -33,15 +48,27 @@ class PipelineConfig:
     data: str = "photos:32"
     top_k: int = 5
     threshold: float = 0.3
+    version: int = PIPELINE_CONFIG_VERSION
 
     def __post_init__(self) -> None:
         if self.frames < 1 or self.warmup < 0:
             raise ConfigError("--iterations must be >= 1 and --warmup >= 0")
         if len(self.image_size) != 2 or min(self.image_size) < 1:
             raise ConfigError(f"--image-size must be WIDTHxHEIGHT, got {self.image_size}")
+        serde.check_version(self.WHAT, self.version, PIPELINE_CONFIG_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON data (see :mod:`edgeinfer.serde`)."""
+        return serde.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PipelineConfig:
+        """Parse :meth:`to_dict` data.
+
+        Raises:
+            ConfigError: unknown keys, wrong types, invalid values or a newer version.
+        """
+        return serde.from_dict(cls, data)
 
 
 @dataclass

@@ -10,7 +10,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Latency summary in milliseconds over ``n`` measured iterations."""
+    """Latency summary in milliseconds over ``n`` measured iterations.
+
+    Attributes:
+        n: measured iterations.
+        mean, std, min, max: mean, standard deviation, minimum and maximum (ms).
+        p50, p90, p99, p999: percentiles (ms).
+    """
 
     n: int
     mean: float

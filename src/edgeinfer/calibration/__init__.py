@@ -6,7 +6,6 @@ calibrators (minmax, entropy, percentile), and a human-readable cache.
 """
 
 from edgeinfer.calibration.compute import calibrate, calibration_key, default_cache_path
-from edgeinfer.calibration.config import METHODS, CalibrationConfig
 from edgeinfer.calibration.data import (
     CalibrationData,
     calibration_data,
@@ -15,6 +14,7 @@ from edgeinfer.calibration.data import (
     pin_data,
 )
 from edgeinfer.calibration.table import CalibrationKey, CalibrationTable
+from edgeinfer.config import METHODS, CalibrationConfig
 
 __all__ = [
     "METHODS",

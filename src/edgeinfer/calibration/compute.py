@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeinfer.calibration.config import CalibrationConfig
 from edgeinfer.calibration.data import CalibrationData, Feed, calibration_data
 from edgeinfer.calibration.table import CalibrationKey, CalibrationTable
+from edgeinfer.config import CalibrationConfig
 from edgeinfer.errors import BackendError, DataError, first_line
 from edgeinfer.progress import Progress
 

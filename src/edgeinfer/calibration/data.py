@@ -12,7 +12,7 @@ from edgeinfer.errors import DataError
 from edgeinfer.progress import Progress
 
 if TYPE_CHECKING:
-    from edgeinfer.calibration.config import CalibrationConfig
+    from edgeinfer.config import CalibrationConfig
     from edgeinfer.data.datasets import Dataset
     from edgeinfer.model import Model
     from edgeinfer.preprocess import PreprocessSpec

@@ -9,7 +9,7 @@ from edgeinfer.cli.common import add_build_options, build_config_from_args
 
 
 def register(sub: Any) -> None:
-    from edgeinfer.calibration.config import METHODS
+    from edgeinfer.config import METHODS
 
     p = sub.add_parser("build", help="build an engine directory from an ONNX model")
     p.add_argument("model", help="ONNX model file")
@@ -102,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     exclude = tuple(x for group in args.exclude for x in group)
 
     def config_for(cal: Any) -> Any:
-        items = None if cal is None else cal.to_items()
-        return build_config_from_args(args, exclude=exclude, calibration=items)
+        return build_config_from_args(args, exclude=exclude, calibration=cal)
 
     config = config_for(calib)
     get_backend(config.backend).check_config(config)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
+from edgeinfer import serde
 from edgeinfer.errors import ConfigError
 
 __all__ = ["FidelityResult", "OutputFidelity", "Tolerances"]
+
+TOLERANCES_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,10 @@ class Tolerances:
         max_kl: maximum mean KL(reference || candidate) of class distributions.
         confidence: probability that makes a reference prediction confident.
         dense_threshold: threshold for the IoU of dense maps (0.3: DBNet probability maps).
+        version: format version of these tolerances.
     """
+
+    WHAT: ClassVar[str] = "tolerance"
 
     atol: float | None = 1e-4
     rtol: float | None = 1e-3
@@ -43,6 +49,7 @@ class Tolerances:
     max_kl: float | None = None
     confidence: float = 0.5
     dense_threshold: float = 0.3
+    version: int = TOLERANCES_VERSION
 
     def __post_init__(self) -> None:
         for name in ("atol", "rtol", "max_kl"):
@@ -57,21 +64,24 @@ class Tolerances:
             raise ConfigError(f"min_cosine must be in [-1, 1], got {self.min_cosine}")
         if not 0.0 < self.confidence <= 1.0:
             raise ConfigError(f"confidence must be in (0, 1], got {self.confidence}")
+        serde.check_version(self.WHAT, self.version, TOLERANCES_VERSION)
 
     @property
     def elementwise(self) -> bool:
         return self.atol is not None or self.rtol is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON data (see :mod:`edgeinfer.serde`)."""
+        return serde.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Tolerances:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown tolerance keys {sorted(unknown)}; valid: {sorted(known)}")
-        return cls(**dict(data))
+        """Parse :meth:`to_dict` data.
+
+        Raises:
+            ConfigError: unknown keys, wrong types, invalid values or a newer version.
+        """
+        return serde.from_dict(cls, data)
 
 
 def _num(x: float | None) -> float | str | None:

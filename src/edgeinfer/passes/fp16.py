@@ -9,11 +9,12 @@ excluded by name or op type stay FP32.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from edgeinfer import serde
 from edgeinfer.errors import ConfigError
 from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from edgeinfer.model import Model
 
 FP16_MAX = 65504.0
+FP16_CONFIG_VERSION = 1
 
 # Kept in FP32 by default. Sources: onnxconverter-common's float16 DEFAULT_OP_BLOCK_LIST
 # (TopK, NonMaxSuppression, RoiAlign, Range, CumSum, Resize, Upsample, Min, Max: ops with
@@ -80,10 +82,14 @@ class Fp16Config:
     Attributes:
         block_ops: op types kept in FP32 (default :data:`DEFAULT_BLOCK_OPS`).
         exclude: node names or op types additionally kept in FP32.
+        version: format version of this config.
     """
+
+    WHAT: ClassVar[str] = "fp16"
 
     block_ops: tuple[str, ...] = DEFAULT_BLOCK_OPS
     exclude: tuple[str, ...] = ()
+    version: int = FP16_CONFIG_VERSION
 
     def __post_init__(self) -> None:
         for name in ("block_ops", "exclude"):
@@ -91,16 +97,20 @@ class Fp16Config:
             if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
                 raise ConfigError(f"fp16 {name} must be a list of op types / node names")
             object.__setattr__(self, name, tuple(value))
+        serde.check_version(self.WHAT, self.version, FP16_CONFIG_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) for k, v in asdict(self).items()}
+        """JSON data (see :mod:`edgeinfer.serde`)."""
+        return serde.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fp16Config:
-        unknown = set(data) - {"block_ops", "exclude"}
-        if unknown:
-            raise ConfigError(f"unknown fp16 keys {sorted(unknown)}; valid: block_ops, exclude")
-        return cls(**{k: tuple(v) for k, v in data.items()})
+        """Parse :meth:`to_dict` data.
+
+        Raises:
+            ConfigError: unknown keys, wrong types, invalid values or a newer version.
+        """
+        return serde.from_dict(cls, data)
 
 
 def _float_types(proto: onnx.ModelProto) -> dict[str, int]:

@@ -13,13 +13,14 @@ import contextlib
 import logging
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from edgeinfer.calibration.config import CalibrationConfig
+from edgeinfer import serde
+from edgeinfer.config import CalibrationConfig
 from edgeinfer.errors import BackendError, ConfigError, ModelError, first_line
 from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto, ensure_node_names
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from edgeinfer.model import Model
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+INT8_CONFIG_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,16 @@ class Int8Config:
         exclude: node names or op types kept in FP32.
         preprocess: run ONNX Runtime's ``quant_pre_process`` first (recommended).
         op_types: op types to quantize (empty: every op ONNX Runtime can quantize).
+        version: format version of this config.
     """
+
+    WHAT: ClassVar[str] = "int8"
 
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     exclude: tuple[str, ...] = ()
     preprocess: bool = True
     op_types: tuple[str, ...] = ()
+    version: int = INT8_CONFIG_VERSION
 
     def __post_init__(self) -> None:
         if not isinstance(self.calibration, CalibrationConfig):
@@ -54,6 +60,21 @@ class Int8Config:
             if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
                 raise ConfigError(f"int8 {name} must be a list of names")
             object.__setattr__(self, name, tuple(value))
+        serde.check_version(self.WHAT, self.version, INT8_CONFIG_VERSION)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data (``calibration`` as an object)."""
+        return serde.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Int8Config:
+        """Parse :meth:`to_dict` data.
+
+        Raises:
+            ConfigError: unknown keys (here or in ``calibration``), wrong types, invalid
+                values or a newer version.
+        """
+        return serde.from_dict(cls, data)
 
 
 def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[Model, list[str]]:

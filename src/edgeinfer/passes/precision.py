@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgeinfer.calibration.config import CalibrationConfig
 from edgeinfer.errors import BackendError
 from edgeinfer.passes.fp16 import Fp16Config, Fp16Pass
 from edgeinfer.passes.int8 import Int8Config, Int8Pass
@@ -16,9 +15,9 @@ if TYPE_CHECKING:
 
 
 def int8_config(config: BuildConfig, *, preprocess: bool = True) -> Int8Config:
-    """The :class:`Int8Config` a build config asks for (calibration items + exclude)."""
+    """The :class:`Int8Config` a build config asks for (calibration + exclude)."""
     return Int8Config(
-        calibration=CalibrationConfig.from_items(config.calibration),
+        calibration=config.calibration_config(),
         exclude=config.exclude,
         preprocess=preprocess,
     )
@@ -40,7 +39,7 @@ def lower_precision(
 
     Args:
         model: the FP32 model.
-        config: the build config (precision, exclude, calibration items).
+        config: the build config (precision, exclude, calibration).
         quiet: no progress bars.
         table: precomputed calibration ranges for int8 (None: calibrate, cached).
         preprocess: run ONNX Runtime's quantization pre-processing for int8.

@@ -117,6 +117,8 @@ class EdgeInferNode(Node):
 
         values = {}
         for f in fields(NodeParams):
+            if f.name == "version":  # the format version of the params, not a ROS parameter
+                continue
             desc = ParameterDescriptor(name=f.name, dynamic_typing=True)
             param = self.declare_parameter(f.name, getattr(defaults, f.name), desc)
             values[f.name] = param.value

@@ -17,16 +17,18 @@ or on the command line (``edgeinfer ros --top-k 3`` or ``--ros-args -p top_k:=3`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from edgeinfer import serde
 from edgeinfer.errors import ConfigError
 
 RELIABILITIES = ("best_effort", "reliable")
 CLASSIFICATION_FORMATS = ("auto", "vision_msgs", "json")
 TASKS = ("auto", "classification", "dense", "generic")
 DEFAULT_INPUT = "/camera/image_raw"
+NODE_PARAMS_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,10 @@ class NodeParams:
             (std_msgs/String) or ``auto`` (vision_msgs when installed).
         task: what the outputs are: ``auto`` (engine metadata, else guessed from shapes).
         diagnostics_period_s: period of the ``/diagnostics`` status.
+        version: format version of these parameters (not a ROS parameter).
     """
+
+    WHAT: ClassVar[str] = "edgeinfer node parameters"
 
     engine: str = ""
     input_topic: str = ""
@@ -68,6 +73,7 @@ class NodeParams:
     classification_format: str = "auto"
     task: str = "auto"
     diagnostics_period_s: float = 1.0
+    version: int = NODE_PARAMS_VERSION
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -90,6 +96,7 @@ class NodeParams:
                 f"parameter diagnostics_period_s must be > 0, got {self.diagnostics_period_s}"
             )
         object.__setattr__(self, "output_prefix", self.output_prefix.rstrip("/") or "/edgeinfer")
+        serde.check_version(self.WHAT, self.version, NODE_PARAMS_VERSION)
 
     @property
     def resolved_input_topic(self) -> str:
@@ -107,11 +114,21 @@ class NodeParams:
 
     # -- serialization -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON data (see :mod:`edgeinfer.serde`)."""
+        return serde.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NodeParams:
-        """Build from a mapping, coercing ints/floats/bools to the field types."""
+        """Build from a mapping, coercing ints/floats/bools to the field types.
+
+        ROS parameters arrive dynamically typed (``"true"``, ``33`` for a float), so this
+        keeps its own coercion and the ROS wording of its messages instead of
+        :func:`edgeinfer.serde.from_dict`.
+
+        Raises:
+            ConfigError: unknown parameters, values of the wrong type, invalid values or a
+                newer version.
+        """
         known = {f.name: f for f in fields(cls)}
         unknown = set(data) - set(known)
         if unknown:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from edgeinfer.backends import backend_class, find_backends, get_backend
 from edgeinfer.backends.base import Int8Route
-from edgeinfer.config import PRECISIONS, BuildConfig
+from edgeinfer.config import PRECISIONS, BuildConfig, CalibrationConfig
 from edgeinfer.errors import BackendError, ConfigError, EdgeInferError
 
 DEFAULT_CALIBRATORS = ("percentile", "minmax")
@@ -52,7 +52,7 @@ def candidate_name(config: BuildConfig, *, show_threads: bool = False) -> str:
     search runs with the same thread count.
     """
     name = f"{config.backend}/{config.precision}"
-    method = config.calibration_dict().get("method")
+    method = config.calibration.method if config.calibration else None
     opts = dict(config.options)
     if method and opts.get("quantizer") != "nncf":
         name += f"({method})"
@@ -68,20 +68,18 @@ def candidate_name(config: BuildConfig, *, show_threads: bool = False) -> str:
     return name
 
 
-def calibration_items(
+def calibration_config(
     method: str,
     data: str | None,
     samples: int,
     seed: int = 0,
     fingerprint: str | None = None,
-) -> tuple[tuple[str, str | int | float | bool], ...]:
-    """``BuildConfig.calibration`` items for ``method`` on ``data`` (``fingerprint``: the
+) -> CalibrationConfig:
+    """The calibration of the INT8 candidates for ``method`` on ``data`` (``fingerprint``: the
     data's content hash, so changed files under the same spec give new engines)."""
-    from edgeinfer.calibration import CalibrationConfig
-
     return CalibrationConfig(
         method=method, data=data, samples=samples, seed=seed, data_fingerprint=fingerprint
-    ).to_items()
+    )
 
 
 def _backend_precisions(name: str) -> tuple[str, ...]:
@@ -110,9 +108,9 @@ def _int8_configs(
     for route in backend_class(backend).capabilities.int8_routes:
         methods = calibrators if route.calibrators else calibrators[:1] or ("minmax",)
         for method in methods:
-            items = calibration_items(method, calib_data, calib_samples, seed, fingerprint)
+            cal = calibration_config(method, calib_data, calib_samples, seed, fingerprint)
             out.append(
-                BuildConfig(backend, "int8", threads, options=route.options, calibration=items)
+                BuildConfig(backend, "int8", threads, options=route.options, calibration=cal)
             )
     return out
 
@@ -180,11 +178,7 @@ def _add_configs(
 ) -> None:
     """Append the candidates of one backend/precision (or why they are left out)."""
     if precision == "int8":
-        try:
-            configs = _int8_configs(backend, threads, *int8)
-        except ImportError as exc:  # the calibration module is absent
-            left_out.append((f"{backend}/int8", f"calibration unavailable: {exc}"))
-            return
+        configs = _int8_configs(backend, threads, *int8)
     else:
         configs = [BuildConfig(backend, precision, threads)]
     for cfg in configs:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from edgeinfer.config import PRECISIONS, reject_unknown_keys
+from edgeinfer import serde
+from edgeinfer.config import PRECISIONS
 from edgeinfer.errors import ConfigError
 from edgeinfer.search.select import Budget
 
@@ -41,7 +42,10 @@ class OptimizeConfig:
         out_dir: where to write the winning engine and the reports (None: nowhere).
         seed: seed for data subsets.
         quiet: no progress bars.
+        version: format version of this config.
     """
+
+    WHAT: ClassVar[str] = "optimize config"
 
     calib: str | None = None
     eval: str | None = None
@@ -89,19 +93,18 @@ class OptimizeConfig:
             raise ConfigError(f"--eval-limit must be >= 1, got {self.eval_limit}")
         if self.round_s <= 0:
             raise ConfigError(f"round_s must be > 0, got {self.round_s}")
+        serde.check_version(self.WHAT, self.version, OPTIMIZE_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["budget"] = self.budget.to_dict()
-        for name in ("backends", "precisions", "calibrators"):
-            if data[name] is not None:
-                data[name] = list(data[name])
-        return data
+        """JSON data (``budget`` as an object, tuples as lists)."""
+        return serde.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OptimizeConfig:
-        reject_unknown_keys(cls, data, "optimize config")
-        kw = dict(data)
-        if isinstance(kw.get("budget"), Mapping):
-            kw["budget"] = Budget.from_dict(dict(kw["budget"]))
-        return cls(**kw)
+        """Parse :meth:`to_dict` data; missing keys take their defaults.
+
+        Raises:
+            ConfigError: unknown keys (here or in ``budget``), wrong types, invalid values or
+                a newer version.
+        """
+        return serde.from_dict(cls, data)

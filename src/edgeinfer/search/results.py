@@ -1,5 +1,9 @@
 """Typed results of a search: one :class:`CandidateResult` per variant, one
 :class:`OptimizeResult` per run. Every class round-trips through JSON (``to_dict/from_dict``).
+
+``OptimizeResult.to_dict`` is ``report.json``; its JSON Schema
+(``docs/schemas/report.schema.json``) is generated from these dataclasses. Their readers
+stay lenient (unknown keys are ignored) so older edgeinfers read newer reports.
 """
 
 from __future__ import annotations
@@ -7,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from edgeinfer import serde
 from edgeinfer.bench.stats import LatencyStats
 from edgeinfer.config import BuildConfig
 
@@ -73,7 +78,29 @@ class Quality:
 
 @dataclass
 class CandidateResult:
-    """Everything measured about one candidate, and what was decided about it."""
+    """Everything measured about one candidate, and what was decided about it.
+
+    Attributes:
+        name: the candidate's name (``onnxruntime/int8(minmax)``).
+        config: its build config (None for the PyTorch eager baseline).
+        kind: ``engine`` or ``torch-eager`` (the user's PyTorch starting point).
+        role: ``baseline``, ``reference``, ``mixed`` or empty.
+        status: pending, probed, pruned, measured, error or skipped.
+        executed_precision: what the engine really runs in.
+        latency: latency statistics (ms).
+        latency_source: ``probe`` or ``interleaved``.
+        ratio_vs_baseline: median of the per-round p50 ratios to the baseline (interleaved).
+        throughput: inferences per second.
+        quality: accuracy and fidelity to the FP32 reference.
+        size_bytes: engine payload size.
+        build_s: build time in seconds.
+        engine_path: the engine directory (in the cache).
+        error: why it failed, when it did.
+        reasons: why it was kept, pruned or chosen.
+        notes: the build's notes.
+        samples_ms: per-iteration latencies (ms).
+        excluded: layers kept in FP32 (mixed precision).
+    """
 
     name: str
     config: BuildConfig | None
@@ -82,8 +109,8 @@ class CandidateResult:
     status: str = "pending"
     executed_precision: str | None = None
     latency: LatencyStats | None = None
-    latency_source: str | None = None  # "probe" or "interleaved"
-    ratio_vs_baseline: float | None = None  # median of per-round p50 ratios (interleaved)
+    latency_source: str | None = None
+    ratio_vs_baseline: float | None = None
     throughput: float | None = None
     quality: Quality | None = None
     size_bytes: int | None = None
@@ -121,15 +148,26 @@ class CandidateResult:
 
 @dataclass(frozen=True)
 class MixedReport:
-    """What accuracy-aware mixed precision did for one INT8 candidate."""
+    """What accuracy-aware mixed precision did for one INT8 candidate.
 
-    base: str  # the INT8 candidate that missed the budget
-    result: str | None  # the mixed candidate's name (None: not found in time)
-    excluded: tuple[str, ...]  # layers kept in FP32
-    sensitivity: tuple[tuple[str, float], ...]  # (layer or group, score gain), most sensitive first
-    steps: tuple[tuple[int, float, bool], ...]  # (layers excluded, score, meets budget)
+    Attributes:
+        base: the INT8 candidate that missed the budget.
+        result: the mixed candidate's name (None: not found in time).
+        excluded: layers kept in FP32.
+        sensitivity: (layer or group, score gain) pairs, most sensitive first.
+        steps: (layers excluded, score, meets budget) for each step tried.
+        meets_budget: whether the result meets the accuracy budget.
+        latency_cost: mixed p50 / pure INT8 p50 (interleaved).
+        note: what happened, for people.
+    """
+
+    base: str
+    result: str | None
+    excluded: tuple[str, ...]
+    sensitivity: tuple[tuple[str, float], ...]
+    steps: tuple[tuple[int, float, bool], ...]
     meets_budget: bool
-    latency_cost: float | None = None  # mixed p50 / pure INT8 p50 (interleaved)
+    latency_cost: float | None = None
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,11 +193,39 @@ class MixedReport:
 
 @dataclass
 class OptimizeResult:
-    """The outcome of one ``optimize`` run: every candidate, the front, the choice."""
+    """The outcome of one ``optimize`` run: every candidate, the front, the choice.
+
+    Attributes:
+        model: the searched model (name, hash, source).
+        config: the :class:`~edgeinfer.search.config.OptimizeConfig` data of the run.
+        mode: ``labels`` (top-1 against labels) or ``fidelity`` (agreement with FP32).
+        data_note: what the accuracy numbers were measured on.
+        candidates: every candidate and what happened to it.
+        pareto: names of the candidates on the latency/accuracy Pareto front.
+        winner: the chosen candidate's name (None: none meets the budget).
+        runner_up: the next best one.
+        winner_reason: why the winner won.
+        baseline: the candidate speed-ups are measured against.
+        reference: the FP32 engine fidelity is measured against.
+        speedup_vs_baseline: the winner's speed-up over the baseline.
+        budget_met: whether the winner meets every budget.
+        closest: the candidates closest to the budget when none meets it.
+        skipped: what was not tried, and why.
+        mixed: what mixed precision did, per INT8 candidate.
+        notes: notes for people (fallbacks, interruptions).
+        partial: the run was interrupted; results are incomplete.
+        host: the machine it ran on (:class:`~edgeinfer.host.HostInfo` data).
+        created: UTC time of the run, ISO 8601.
+        wall_s: how long the run took.
+        command: the command line.
+        out_dir: where the reports were written.
+        engine_dir: where the winning engine was written.
+        version: format version of the report.
+    """
 
     model: dict[str, Any]
     config: dict[str, Any]
-    mode: str  # "labels" or "fidelity"
+    mode: str
     data_note: str
     candidates: list[CandidateResult] = field(default_factory=list)
     pareto: list[str] = field(default_factory=list)
@@ -183,7 +249,7 @@ class OptimizeResult:
     engine_dir: str | None = None
     version: int = RESULT_VERSION
     # The searched model, to build the winner from (in memory only; not serialized).
-    source_model: Any = field(default=None, repr=False, compare=False)
+    source_model: Any = field(default=None, repr=False, compare=False, metadata=serde.SKIP)
 
     def candidate(self, name: str) -> CandidateResult:
         for c in self.candidates:

@@ -7,14 +7,16 @@ unit-tested on synthetic numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
+from edgeinfer import serde
 from edgeinfer.errors import ConfigError
 from edgeinfer.search.pareto import ParetoPoint, pareto_front
 from edgeinfer.search.results import CandidateResult, Quality
 
+BUDGET_VERSION = 1
 OBJECTIVES = ("p50", "p99", "throughput")
 DEFAULT_MAX_DROP_PTS = 1.0
 DEFAULT_MIN_AGREEMENT = 0.995
@@ -36,7 +38,10 @@ class Budget:
             ties go to the more accurate, then the smaller engine.
         min_cosine: for outputs that are not class scores (dense maps), the mean cosine
             similarity to the FP32 reference required instead of agreement.
+        version: format version of this budget.
     """
+
+    WHAT: ClassVar[str] = "budget"
 
     max_accuracy_drop: float | None = None
     min_agreement: float | None = None
@@ -46,6 +51,7 @@ class Budget:
     objective: str = "p50"
     tie_tolerance: float = 0.01
     min_cosine: float = 0.999
+    version: int = BUDGET_VERSION
 
     def __post_init__(self) -> None:
         if self.max_accuracy_drop is not None and self.min_agreement is not None:
@@ -72,6 +78,7 @@ class Budget:
             )
         if not 0 <= self.tie_tolerance < 0.5:
             raise ConfigError(f"tie_tolerance must be in [0, 0.5), got {self.tie_tolerance}")
+        serde.check_version(self.WHAT, self.version, BUDGET_VERSION)
 
     @property
     def drop_pts(self) -> float:
@@ -89,11 +96,17 @@ class Budget:
         return text + (" and 100% top-1-in-top-5" if self.require_top5 else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON data (see :mod:`edgeinfer.serde`)."""
+        return serde.to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Budget:
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, Any]) -> Budget:
+        """Parse :meth:`to_dict` data.
+
+        Raises:
+            ConfigError: unknown keys, wrong types, invalid values or a newer version.
+        """
+        return serde.from_dict(cls, data)
 
 
 def objective_value(result: CandidateResult, objective: str) -> float:

@@ -5,6 +5,6 @@ Importing this package does not import onnxruntime; the backend does on first us
 
 from edgeinfer.backends.onnxruntime.backend import OnnxRuntimeBackend
 from edgeinfer.backends.onnxruntime.runner import OnnxRuntimeRunner
-from edgeinfer.backends.onnxruntime.settings import PAYLOAD, session_options
+from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
 
-__all__ = ["PAYLOAD", "OnnxRuntimeBackend", "OnnxRuntimeRunner", "session_options"]
+__all__ = ["PAYLOAD", "OnnxRuntimeBackend", "OnnxRuntimeRunner", "OrtOptions", "session_options"]

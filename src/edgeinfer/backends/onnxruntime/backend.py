@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from edgeinfer.backends import register_backend
 from edgeinfer.backends.base import Backend, BuildResult, Capabilities, Int8Route
 from edgeinfer.backends.onnxruntime.runner import OnnxRuntimeRunner
-from edgeinfer.backends.onnxruntime.settings import OPTIONS, PAYLOAD, _level, session_options
-from edgeinfer.errors import BackendError, ConfigError, first_line
+from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
+from edgeinfer.errors import BackendError, first_line
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 @register_backend
-class OnnxRuntimeBackend(Backend):
+class OnnxRuntimeBackend(Backend[OrtOptions]):
     """The embedded default: ONNX Runtime on the CPU."""
 
     name = "onnxruntime"
@@ -37,6 +37,7 @@ class OnnxRuntimeBackend(Backend):
         precision_options=frozenset({"quant_preprocess"}),
         reference=True,
     )
+    options_type = OrtOptions
 
     def check_config(self, config: BuildConfig) -> None:
         if config.precision == "bf16":
@@ -46,16 +47,6 @@ class OnnxRuntimeBackend(Backend):
                 "(CPUs with AVX512_BF16/AMX), or fp16/int8 here"
             )
         super().check_config(config)
-        _level(str(config.option("optimization_level", "all")))
-        unknown = {k for k, _ in config.options} - set(OPTIONS)
-        if unknown:
-            raise ConfigError(
-                f"unknown onnxruntime option(s) {sorted(unknown)}; valid: {', '.join(OPTIONS)}"
-            )
-        if config.precision == "int8":
-            from edgeinfer.calibration import CalibrationConfig
-
-            CalibrationConfig.from_items(config.calibration)
 
     def build(
         self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
@@ -65,11 +56,11 @@ class OnnxRuntimeBackend(Backend):
         from edgeinfer.backends.onnxruntime.precision import executed_precision
         from edgeinfer.passes.precision import lower_precision
 
+        options = self.options(config)
         model, notes = lower_precision(
-            model, config, quiet=quiet, preprocess=bool(config.option("quant_preprocess", True))
+            model, config, quiet=quiet, preprocess=options.quant_preprocess
         )
-        level = str(config.option("optimization_level", "all"))
-        so = session_options(config.threads, level)
+        so = session_options(config.threads, options.optimization_level)
         so.optimized_model_filepath = str(directory / PAYLOAD)
         if model.proto.ByteSize() > 2**31 - 1:
             so.add_session_config_entry(

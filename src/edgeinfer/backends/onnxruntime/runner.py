@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeinfer.backends.base import Runner
-from edgeinfer.backends.onnxruntime.settings import PAYLOAD, session_options
+from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
+from edgeinfer.backends.options import parse_options
 from edgeinfer.errors import BackendError, EdgeInferError
 
 if TYPE_CHECKING:
@@ -30,14 +31,20 @@ class _Binding:
 
 
 class OnnxRuntimeRunner(Runner):
-    """Runs an ONNX Runtime engine with IO binding to persistent buffers."""
+    """Runs an ONNX Runtime engine with IO binding to persistent buffers.
+
+    Args:
+        engine: the engine to run.
+        threads: intra-op threads (None: the engine's config, then ONNX Runtime's).
+        spinning: let idle threads spin (None: the engine's ``allow_spinning`` option).
+    """
 
     def __init__(
         self, engine: Engine, *, threads: int | None = None, spinning: bool | None = None
     ) -> None:
         super().__init__(engine, threads=threads)
-        opt = engine.config.option("allow_spinning", True)
-        self.spinning = bool(opt) if spinning is None else spinning
+        options = parse_options(OrtOptions, engine.backend, engine.config.options)
+        self.spinning = options.allow_spinning if spinning is None else spinning
         self.session: ort.InferenceSession | None = None
         self._bindings: dict[tuple[tuple[int, ...], ...], _Binding] = {}
 

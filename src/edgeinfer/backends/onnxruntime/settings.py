@@ -1,9 +1,11 @@
-"""ONNX Runtime session settings: the build options and the session options runners use."""
+"""ONNX Runtime settings: the backend's typed options and the session options runners use."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
+from edgeinfer import serde
 from edgeinfer.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -11,7 +13,37 @@ if TYPE_CHECKING:
 
 PAYLOAD = "model.onnx"
 LEVELS = ("disable", "basic", "extended", "all")
-OPTIONS = ("optimization_level", "allow_spinning", "quant_preprocess")
+ORT_OPTIONS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class OrtOptions:
+    """ONNX Runtime options of a build (``--option NAME=VALUE``).
+
+    Attributes:
+        optimization_level: graph optimizations run once, offline, at build time:
+            ``disable``, ``basic``, ``extended`` or ``all`` (with the hardware-specific
+            layout transforms).
+        allow_spinning: intra-op threads spin while waiting (lowest latency, burns a core
+            while idle); runners may override it.
+        quant_preprocess: run ONNX Runtime's quantization pre-processing before INT8.
+        version: format version of these options.
+    """
+
+    WHAT: ClassVar[str] = "onnxruntime options"
+
+    optimization_level: str = "all"
+    allow_spinning: bool = True
+    quant_preprocess: bool = True
+    version: int = ORT_OPTIONS_VERSION
+
+    def __post_init__(self) -> None:
+        if self.optimization_level not in LEVELS:
+            raise ConfigError(
+                f"unknown ONNX Runtime optimization_level '{self.optimization_level}'; choose "
+                f"one of {', '.join(LEVELS)}"
+            )
+        serde.check_version(self.WHAT, self.version, ORT_OPTIONS_VERSION)
 
 
 def _level(name: str) -> ort.GraphOptimizationLevel:

@@ -63,7 +63,7 @@ def _convert(model: Model) -> ov.Model:
 
 
 @register_backend
-class OpenVinoBackend(Backend):
+class OpenVinoBackend(Backend[OpenVinoSettings]):
     """OpenVINO on the CPU: IR conversion, runtime hints, bf16 and INT8 (QDQ or NNCF)."""
 
     name = "openvino"
@@ -81,31 +81,28 @@ class OpenVinoBackend(Backend):
             {"inference_precision", "quantizer", "nncf_preset", "fast_bias_correction"}
         ),
     )
+    options_type = OpenVinoSettings
 
     def check_config(self, config: BuildConfig) -> None:
         import openvino as ov
 
         super().check_config(config)
-        settings = OpenVinoSettings.from_config(config)
+        settings = self.options(config)
         hint = requested_hint(config.precision, settings)
         check_capability(ov.Core(), config.precision, hint, settings)
-        if config.precision == "int8":
-            from edgeinfer.calibration import CalibrationConfig
-
-            CalibrationConfig.from_items(config.calibration)
 
     def build(
         self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
     ) -> BuildResult:
         import openvino as ov
 
-        settings = OpenVinoSettings.from_config(config)
+        settings = self.options(config)
         hint = requested_hint(config.precision, settings)
         ov_model, notes = _to_openvino(model, config, settings, quiet)
         ov.save_model(ov_model, str(directory / XML), compress_to_fp16=False)
         core = ov.Core()
         props = compile_properties(
-            hint, settings.performance_hint, config.threads, settings.streams
+            hint, settings.performance_hint, config.threads, settings.num_streams
         )
         compiled = compile_ir(core, str(directory / XML), props, f"'{model.name}'")
         readback = read_properties(compiled)
@@ -128,7 +125,6 @@ class OpenVinoBackend(Backend):
         )
 
     def runner(self, engine: Engine, **options: Any) -> OpenVinoRunner:
-
         return OpenVinoRunner(engine, **options)
 
 

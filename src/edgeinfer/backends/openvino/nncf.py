@@ -105,7 +105,7 @@ def nncf_quantize(
     Args:
         ov_model: the converted FP32 model of ``model`` (after :func:`named_model`).
         model: the ONNX model it came from (named by :func:`named_model`).
-        config: the build config (calibration items, exclude).
+        config: the build config (calibration, exclude).
         settings: NNCF preset and bias correction.
         quiet: no progress bars (NNCF's own bars print to stdout; they are swallowed).
 
@@ -117,9 +117,9 @@ def nncf_quantize(
         DataError: no or too little calibration data (from the calibration module).
     """
     nncf = require("nncf", "openvino", purpose="OpenVINO int8 with quantizer=nncf")
-    from edgeinfer.calibration import CalibrationConfig, calibration_feeds
+    from edgeinfer.calibration import calibration_feeds
 
-    cal = CalibrationConfig.from_items(config.calibration)
+    cal = config.calibration_config()
     samples = single_samples(calibration_feeds(model, cal, quiet=quiet), model)
     kwargs: dict[str, Any] = {
         "preset": nncf.QuantizationPreset(settings.nncf_preset),

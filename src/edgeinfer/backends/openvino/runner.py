@@ -25,6 +25,7 @@ from edgeinfer.backends.openvino.settings import (
     read_properties,
     requested_hint,
 )
+from edgeinfer.backends.options import parse_options
 from edgeinfer.errors import BackendError, EdgeInferError, first_line
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class OpenVinoRunner(Runner):
         streams: int | str | None = None,
     ) -> None:
         super().__init__(engine, threads=threads)
-        base = OpenVinoSettings.from_config(engine.config)
+        base = parse_options(OpenVinoSettings, engine.backend, engine.config.options)
         self.settings = base.with_runtime(performance_hint=performance_hint, streams=streams)
         self.hint = requested_hint(engine.config.precision, self.settings)
         self.compiled: Any = None
@@ -81,7 +82,7 @@ class OpenVinoRunner(Runner):
 
         self.engine.payload_path(BIN)
         props = compile_properties(
-            self.hint, self.settings.performance_hint, self.threads, self.settings.streams
+            self.hint, self.settings.performance_hint, self.threads, self.settings.num_streams
         )
         core = ov.Core()
         try:

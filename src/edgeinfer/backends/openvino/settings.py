@@ -1,4 +1,4 @@
-"""OpenVINO build/runtime settings: option parsing, precision hints, property read-back.
+"""OpenVINO build/runtime settings: typed options, precision hints, property read-back.
 
 Kept apart from :mod:`edgeinfer.backends.openvino` so the precision rules are small and
 testable. Nothing here imports openvino at module level.
@@ -7,15 +7,16 @@ testable. Nothing here imports openvino at module level.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from edgeinfer import serde
 from edgeinfer.errors import BackendError, ConfigError, first_line
 
 if TYPE_CHECKING:
     import openvino as ov
 
-    from edgeinfer.config import BuildConfig, OptionValue
+    from edgeinfer.config import BuildConfig
 
 XML = "model.xml"
 BIN = "model.bin"
@@ -25,14 +26,7 @@ HINTS = ("LATENCY", "THROUGHPUT")
 INFERENCE_PRECISIONS = ("f32", "bf16", "f16", "default")
 QUANTIZERS = ("qdq", "nncf")
 NNCF_PRESETS = ("performance", "mixed")
-OPTIONS = (
-    "performance_hint",
-    "streams",
-    "inference_precision",
-    "quantizer",
-    "nncf_preset",
-    "fast_bias_correction",
-)
+SETTINGS_VERSION = 1
 INT8_OPTIONS = ("quantizer", "nncf_preset", "fast_bias_correction")
 
 # precision -> (default INFERENCE_PRECISION_HINT, allowed values of inference_precision)
@@ -48,7 +42,7 @@ _EDGEINFER_NAME = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 _BOOKKEEPING = {"Input", "Output", "Const", "Reorder", "Reshape", "Parameter", "Result"}
 
 
-def _streams(value: OptionValue | None) -> str | None:
+def _streams(value: int | str | None) -> str | None:
     if value is None:
         return None
     text = str(value).strip().upper()
@@ -57,37 +51,31 @@ def _streams(value: OptionValue | None) -> str | None:
     raise ConfigError(f"openvino streams must be a positive integer or AUTO, got {value!r}")
 
 
-def _bool(name: str, value: OptionValue) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"openvino option {name} must be true or false, got {value!r}")
-
-
 @dataclass(frozen=True)
 class OpenVinoSettings:
-    """OpenVINO options of a :class:`~edgeinfer.config.BuildConfig` (``options`` items).
+    """OpenVINO options of a build (``--option NAME=VALUE``; the backend's ``options_type``).
 
     Attributes:
         performance_hint: ``LATENCY`` (one stream, lowest latency) or ``THROUGHPUT``.
-        streams: ``NUM_STREAMS`` (positive int as text, or ``AUTO``); None: the hint decides.
+        streams: ``NUM_STREAMS``: a positive int or ``AUTO``, kept as text (``"2"``);
+            None: the hint decides.
         inference_precision: ``f32``, ``bf16``, ``f16`` or ``default`` (leave the plugin's
             default, recorded as executed); None: derived from the build precision.
         quantizer: int8 route: ``qdq`` (the QDQ ONNX of edgeinfer.passes) or ``nncf``.
         nncf_preset: NNCF preset: ``performance`` (symmetric) or ``mixed``.
         fast_bias_correction: NNCF's fast bias correction (False: the slower, full one).
+        version: format version of these settings.
     """
 
+    WHAT: ClassVar[str] = "openvino options"
+
     performance_hint: str = "LATENCY"
-    streams: str | None = None
+    streams: int | str | None = None
     inference_precision: str | None = None
     quantizer: str = "qdq"
     nncf_preset: str = "performance"
     fast_bias_correction: bool = True
+    version: int = SETTINGS_VERSION
 
     def __post_init__(self) -> None:
         hint = str(self.performance_hint).upper()
@@ -108,25 +96,12 @@ class OpenVinoSettings:
                 raise ConfigError(
                     f"unknown openvino {name} '{value}'; choose one of {', '.join(allowed)}"
                 )
+        serde.check_version(self.WHAT, self.version, SETTINGS_VERSION)
 
-    @classmethod
-    def from_config(cls, config: BuildConfig) -> OpenVinoSettings:
-        """Parse and validate ``config.options``.
-
-        Raises:
-            ConfigError: unknown options or bad values.
-        """
-        options = dict(config.options)
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ConfigError(f"unknown openvino option(s) {unknown}; valid: {', '.join(OPTIONS)}")
-        kw: dict[str, Any] = {k: v for k, v in options.items() if k != "fast_bias_correction"}
-        kw = {k: (str(v) if k != "streams" else v) for k, v in kw.items()}
-        if "fast_bias_correction" in options:
-            kw["fast_bias_correction"] = _bool(
-                "fast_bias_correction", options["fast_bias_correction"]
-            )
-        return cls(**kw)
+    @property
+    def num_streams(self) -> str | None:
+        """``NUM_STREAMS`` as text (``"2"``, ``"AUTO"``), None when the hint decides."""
+        return None if self.streams is None else str(self.streams)
 
     def with_runtime(
         self, *, performance_hint: str | None = None, streams: int | str | None = None
@@ -138,9 +113,6 @@ class OpenVinoSettings:
         if streams is not None:
             changes["streams"] = streams
         return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def ignored_options(config: BuildConfig) -> list[str]:

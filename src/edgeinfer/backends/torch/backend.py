@@ -40,9 +40,6 @@ class TorchBackend(Backend):
 
     def check_config(self, config: BuildConfig) -> None:
         super().check_config(config)
-        if config.options:
-            names = sorted(k for k, _ in config.options)
-            raise ConfigError(f"unknown torch option(s) {names}; the torch backend has none yet")
         if config.exclude:
             raise ConfigError("--exclude applies to lower precisions; the torch backend runs fp32")
 
@@ -57,8 +54,9 @@ class TorchBackend(Backend):
         _check_runs(module, model)
         torch.save(module.state_dict(), directory / WEIGHTS)
         (directory / SOURCE).write_text(json.dumps(source.to_dict(), indent=2) + "\n")
-        notes = (f"PyTorch {torch.__version__} eager FP32 from {source.describe()}",)
-        meta = {"torch": {"version": torch.__version__, "source": source.to_dict()}}
+        version = str(torch.__version__)
+        notes = (f"PyTorch {version} eager FP32 from {source.describe()}",)
+        meta = {"torch": {"version": version, "source": source.to_dict()}}
         return BuildResult(
             payload=(WEIGHTS, SOURCE), executed_precision="fp32", notes=notes, metadata=meta
         )
