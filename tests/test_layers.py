@@ -125,9 +125,10 @@ def test_no_cycles_inside_packages() -> None:
     for path in PACKAGE.rglob("*.py"):
         src = _module_name(path)
         for target, _ in _imports(path):
-            if target != src and _unit(target) == _unit(src) and not path.name == "__init__.py":
-                if not target.count(".") == src.count(".") - 1:  # importing its own package
-                    graph[src].add(target)
+            same_unit = target != src and _unit(target) == _unit(src)
+            own_package = target.count(".") == src.count(".") - 1
+            if same_unit and path.name != "__init__.py" and not own_package:
+                graph[src].add(target)
     pairs = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if a in graph.get(b, ()))
     assert not pairs, "modules importing each other:\n" + "\n".join(pairs)
 
