@@ -7,10 +7,9 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from edgeinfer.builder import load_runner
-from edgeinfer.errors import EdgeInferError
+from edgeinfer.errors import EdgeInferError, first_line
 from edgeinfer.search.measure import (
     collect_outputs,
-    first_line,
     interleaved_latency,
     probe_latency,
 )

@@ -220,8 +220,3 @@ def _torch_version() -> str:
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
 
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type name when empty)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -16,7 +16,7 @@ import numpy as np
 from rich.markup import escape
 
 from edgeinfer.builder import build, load_runner
-from edgeinfer.errors import EdgeInferError
+from edgeinfer.errors import EdgeInferError, first_line
 from edgeinfer.search.candidates import (
     Candidate,
     mixed_variant,
@@ -26,7 +26,6 @@ from edgeinfer.search.candidates import (
 from edgeinfer.search.measure import (
     EvalData,
     collect_outputs,
-    first_line,
     latency_feed,
     probe_latency,
 )
