@@ -43,8 +43,8 @@ def single_samples(feeds: list[Feed], model: Model) -> list[Feed]:
 
 
 def named_model(model: Model) -> Model:
-    """``model`` with unnamed nodes named ``<OpType>_<index>``, as the QDQ pass names them, so
-    ``--exclude`` names mean the same nodes on both INT8 routes."""
+    """``model`` with unnamed nodes named by :func:`edgeinfer.passes.base.node_names`, as the
+    QDQ pass names them, so ``--exclude`` names mean the same nodes on both INT8 routes."""
     from edgeinfer.model import Model
     from edgeinfer.passes.base import copy_proto, ensure_node_names
 
