@@ -115,9 +115,9 @@ def compare_latency(
 def feed_dims(engine: Engine) -> dict[str, int]:
     """Values for symbolic non-batch dims of a single image input, from its stored
     preprocessing size (e.g. ``height``/``width`` of a detector); empty when unknown."""
-    from edgeinfer.preprocess import spec_from_metadata
+    from edgeinfer.data.specs import stored_spec
 
-    spec = spec_from_metadata(engine.metadata)
+    spec = stored_spec(engine)
     if spec is None or spec.size is None or len(engine.inputs) != 1:
         return {}
     dims = engine.inputs[0].shape

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgeinfer.backends.base import Runner
 from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.data.specs import image_input
 from edgeinfer.errors import ConfigError, DataError
 from edgeinfer.evaluate import metrics
 from edgeinfer.preprocess import PreprocessSpec
@@ -107,10 +108,10 @@ def bench_pipeline(
     frames: list[np.ndarray] | None = None,
 ) -> PipelineResult:
     """Time every stage for ``cfg.frames`` frames (after ``cfg.warmup`` unmeasured ones)."""
-    if len(runner.input_specs) != 1:
-        raise DataError("the pipeline benchmark needs a model with one image input")
+    name = image_input(
+        runner.engine, consumer="the pipeline benchmark feeds", fix="benchmark without --pipeline"
+    ).name
     frames = frames or camera_frames(cfg.data, cfg.image_size)
-    name = runner.input_specs[0].name
     buf = runner.input_buffer(name, (1, *spec.tensor_shape()))
     feed = {name: buf}
     clock = time.perf_counter_ns

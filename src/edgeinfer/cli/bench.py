@@ -105,7 +105,8 @@ def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
     from edgeinfer.bench.pipeline import PipelineConfig, bench_pipeline
     from edgeinfer.builder import load_runner
     from edgeinfer.cli.common import command_line, parse_size, write_json
-    from edgeinfer.data.specs import parse_preprocess, stored_spec
+    from edgeinfer.cli.eval import preprocess_from_args
+    from edgeinfer.data.specs import resolve_preprocess
     from edgeinfer.errors import ConfigError
     from edgeinfer.host import current_host
     from edgeinfer.report.tables import pipeline_table
@@ -117,7 +118,8 @@ def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
         image_size=parse_size(args.image_size),
         top_k=args.top_k,
     )
-    spec = parse_preprocess(args.preprocess) if args.preprocess else stored_spec(engine)
+    explicit = preprocess_from_args(args)
+    spec, _ = resolve_preprocess(None, engine, override=explicit, allow_guess=False)
     if spec is None:
         raise ConfigError(
             f"'{args.target}' has no preprocessing spec; pass --preprocess (e.g. imagenet) "
