@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from edgeinfer.cli.common import add_build_options
+from edgeinfer.cli.console import stdout_console
 
 
 def register(sub: Any) -> None:
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     with load_runner(engine, threads=args.threads) as runner:
         result = bench_runner(runner, cfg, quiet=args.quiet)
     result.command = command_line(args)
-    Console().print(latency_table(result))
+    stdout_console().print(latency_table(result))
     data = result.to_dict(include_samples=args.samples)
     if engine.manifest.precision != "fp32" and not args.no_guardrail:
         from edgeinfer.cli.build import print_guardrail
@@ -100,7 +101,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from edgeinfer.bench.pipeline import PipelineConfig, bench_pipeline
     from edgeinfer.builder import load_runner
@@ -127,7 +127,7 @@ def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
         )
     with load_runner(engine, threads=args.threads) as runner:
         result = bench_pipeline(runner, spec, cfg)
-    Console().print(pipeline_table(result, engine))
+    stdout_console().print(pipeline_table(result, engine))
     if args.json:
         data = {
             **result.to_dict(include_samples=args.samples),

@@ -162,8 +162,9 @@ def run_search(
     data, mode, note = _data(cfg, ref)
     interrupted = False
     with Progress(cfg.quiet) as progress:
-        search = Search(source.model, cfg, data, mode, progress, console.print)
-        console.print(f"[bold]optimize[/] {source.name}: {note}")
+        log = (progress.console or console).print  # above the bars while they are shown
+        search = Search(source.model, cfg, data, mode, progress, log)
+        log(f"[bold]optimize[/] {source.name}: {note}")
         try:
             _run_phases(search, cfg, source, ref)
         except KeyboardInterrupt:

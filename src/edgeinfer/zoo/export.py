@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import tempfile
-import warnings
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -150,19 +149,17 @@ def _atomic_export(module: Any, input_shape: tuple[int, ...], out: Path) -> None
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
-            torch.onnx.export(
-                module,
-                (torch.zeros(*input_shape),),
-                tmp,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                opset_version=OPSET,
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                do_constant_folding=True,
-                dynamo=False,
-            )
+        torch.onnx.export(
+            module,
+            (torch.zeros(*input_shape),),
+            tmp,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=OPSET,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            do_constant_folding=True,
+            dynamo=False,
+        )
         os.replace(tmp, out)
     finally:
         with suppress(OSError):
