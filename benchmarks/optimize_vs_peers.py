@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from edgeinfer.bench.stats import latency_stats
+from edgeinfer.cli.console import command_console, stdout
 from edgeinfer.fileio import atomic_write_json
 from edgeinfer.host import current_host
 from edgeinfer.search.metrics import quality
@@ -279,7 +280,7 @@ def print_table(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    con = Console(width=200)
+    con = Console(file=stdout(), width=200)
     for m in report["models"]:
         t = Table(
             title=f"{m['model']} — budget: {m['budget']}; batch 1, "
@@ -345,9 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     print_table(report)
     atomic_write_json(args.json, report)
-    print(f"wrote {args.json}")
+    print(f"wrote {args.json}", file=stdout())
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    with command_console(debug="--debug" in sys.argv):
+        raise SystemExit(main())
