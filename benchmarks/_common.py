@@ -66,6 +66,8 @@ def console() -> Console:
 def run_main(main: Callable[[], int]) -> int:
     """Run a benchmark's ``main`` as the CLI runs a command: its tables on stdout, what ONNX
     Runtime and NNCF print kept off it (see :mod:`edgeinfer.cli.console`)."""
+    if {"-h", "--help"} & set(sys.argv[1:]):  # argparse prints the help to sys.stdout
+        return main()
     with command_console(debug="--debug" in sys.argv):
         return main()
 

@@ -351,5 +351,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if {"-h", "--help"} & set(sys.argv[1:]):  # argparse prints the help to sys.stdout
+        raise SystemExit(main())
     with command_console(debug="--debug" in sys.argv):
         raise SystemExit(main())
