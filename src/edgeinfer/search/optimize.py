@@ -241,13 +241,3 @@ def _latency_text(result: OptimizeResult) -> str:
     ms = result.config.get("budget", {}).get("latency_budget_ms")
     return f", latency <= {ms:g} ms" if ms else ""
 
-
-def summary(result: OptimizeResult) -> dict[str, Any]:
-    """A few headline numbers (for scripts and the benchmark)."""
-    w = result.candidate(result.winner) if result.winner else None
-    return {
-        "winner": result.winner,
-        "p50_ms": w.latency.p50 if w and w.latency else None,
-        "speedup_vs_baseline": result.speedup_vs_baseline,
-        "budget_met": result.budget_met,
-    }
