@@ -14,6 +14,7 @@ import numpy as np
 from rich.console import Console
 
 from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.cli.console import command_console, stdout
 from edgeinfer.fileio import atomic_write_json
 from edgeinfer.host import current_host
 
@@ -58,7 +59,17 @@ def interleaved(
 
 def console() -> Console:
     """A console wide enough for benchmark tables even when output is not a terminal."""
-    return Console(width=None if sys.stdout.isatty() else 160)
+    out = stdout()
+    return Console(file=out, width=None if out.isatty() else 160)
+
+
+def run_main(main: Callable[[], int]) -> int:
+    """Run a benchmark's ``main`` as the CLI runs a command: its tables on stdout, what ONNX
+    Runtime and NNCF print kept off it (see :mod:`edgeinfer.cli.console`)."""
+    if {"-h", "--help"} & set(sys.argv[1:]):  # argparse prints the help to sys.stdout
+        return main()
+    with command_console(debug="--debug" in sys.argv):
+        return main()
 
 
 def stats_row(stats: LatencyStats) -> list[str]:
@@ -77,4 +88,13 @@ def save(path: str | Path, data: dict[str, Any]) -> None:
     atomic_write_json(path, data)
 
 
-__all__ = ["console", "header", "interleaved", "latency_stats", "save", "stats_row"]
+__all__ = [
+    "console",
+    "header",
+    "interleaved",
+    "latency_stats",
+    "run_main",
+    "save",
+    "stats_row",
+    "stdout",
+]

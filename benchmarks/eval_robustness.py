@@ -22,7 +22,7 @@ from typing import Any
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import console, header, save
+from _common import console, header, run_main, save
 
 from edgeinfer.builder import build, load_engine
 from edgeinfer.config import BuildConfig
@@ -136,4 +136,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -22,7 +22,7 @@ from typing import Any
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import console, header, interleaved, latency_stats, save
+from _common import console, header, interleaved, latency_stats, run_main, save
 
 from edgeinfer.builder import build, load_runner
 from edgeinfer.calibration import CalibrationConfig
@@ -196,4 +196,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from edgeinfer.bench.stats import latency_stats
+from edgeinfer.cli.console import command_console, stdout
 from edgeinfer.fileio import atomic_write_json
 from edgeinfer.host import current_host
 from edgeinfer.search.metrics import quality
@@ -163,11 +164,10 @@ def interleave(peers: list[Peer], x1: np.ndarray, rounds: int, round_s: float) -
 
 def bench_model(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from edgeinfer.api import optimize
-    from edgeinfer.builder import build
+    from edgeinfer.builder import build, resolve_model
     from edgeinfer.search import OptimizeConfig
     from edgeinfer.search.candidates import reference_candidate
     from edgeinfer.search.measure import load_data
-    from edgeinfer.search.source import resolve_model, torch_source
 
     eval_spec, calib_spec, budget_kw = MODELS[name]
     budget = Budget(**budget_kw)
@@ -190,7 +190,8 @@ def bench_model(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any
         out_dir=str(tmp / f"{name}-optimize"),
     )
     result = optimize(src.model if src.kind != "zoo" else name, cfg)
-    peers = _peers(src, path, calib, args, torch_source(src))
+    module = src.model.torch_source.load() if src.model.torch_source else None
+    peers = _peers(src, path, calib, args, module)
     if result.engine_dir:
         peers.append(edgeinfer_peer(result.engine_dir, str(result.winner), args.threads))
     ref_out = outputs(peers[0], data.x) if peers[0].name.startswith("onnxruntime fp32") else None
@@ -279,7 +280,7 @@ def print_table(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    con = Console(width=200)
+    con = Console(file=stdout(), width=200)
     for m in report["models"]:
         t = Table(
             title=f"{m['model']} — budget: {m['budget']}; batch 1, "
@@ -345,9 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     print_table(report)
     atomic_write_json(args.json, report)
-    print(f"wrote {args.json}")
+    print(f"wrote {args.json}", file=stdout())
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    if {"-h", "--help"} & set(sys.argv[1:]):  # argparse prints the help to sys.stdout
+        raise SystemExit(main())
+    with command_console(debug="--debug" in sys.argv):
+        raise SystemExit(main())

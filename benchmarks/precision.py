@@ -29,7 +29,7 @@ from typing import Any
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import console, header, interleaved, latency_stats, save
+from _common import console, header, interleaved, latency_stats, run_main, save, stdout
 
 from edgeinfer.bench.guardrail import feed_dims
 from edgeinfer.builder import build
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     if args.from_json:
-        print(markdown_from_json(args.from_json))
+        print(markdown_from_json(args.from_json), file=stdout())
         return 0
     if not args.keep_cache:  # fresh engine/calibration caches: build times are real builds
         os.environ["EDGEINFER_CACHE_DIR"] = tempfile.mkdtemp(prefix="edgeinfer-bench-")
@@ -438,4 +438,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

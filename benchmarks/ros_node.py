@@ -34,7 +34,7 @@ import numpy as np
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import console, header, latency_stats, save, stats_row
+from _common import console, header, latency_stats, run_main, save, stats_row
 
 from edgeinfer.builder import build, resolve_engine
 from edgeinfer.ros.codecs import RawImage, decode_image, encode_image
@@ -294,4 +294,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

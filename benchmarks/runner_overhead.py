@@ -18,7 +18,7 @@ import numpy as np
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import console, header, interleaved, latency_stats, save
+from _common import console, header, interleaved, latency_stats, run_main, save
 
 from edgeinfer.backends.onnxruntime import PAYLOAD, session_options
 from edgeinfer.builder import build, load_runner
@@ -157,4 +157,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -260,7 +260,6 @@ def export_onnx(module: Any, input_shape: tuple[int, ...], out: Path) -> Path:
     """
     import os
     import tempfile
-    import warnings
 
     import torch
 
@@ -274,13 +273,10 @@ def export_onnx(module: Any, input_shape: tuple[int, ...], out: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
-            torch.onnx.export(
-                module, (example,), tmp, input_names=["input"], output_names=outputs,
-                opset_version=EXPORT_OPSET, dynamic_axes=axes, do_constant_folding=True,
-                dynamo=False,
-            )  # fmt: skip
+        torch.onnx.export(
+            module, (example,), tmp, input_names=["input"], output_names=outputs,
+            opset_version=EXPORT_OPSET, dynamic_axes=axes, do_constant_folding=True, dynamo=False,
+        )  # fmt: skip
         os.replace(tmp, out)
     except Exception as exc:
         raise ModelError(

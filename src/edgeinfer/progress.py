@@ -1,4 +1,8 @@
-"""Progress bars for long work (rich), silent with ``quiet`` or when stderr is not a TTY."""
+"""Progress bars for long work (rich), silent with ``quiet`` or when stderr is not a TTY.
+
+The bars never replace ``sys.stdout``/``sys.stderr`` (rich's default while a live display
+runs); text meant to appear above the bars goes through :attr:`Progress.console`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -36,9 +40,17 @@ class Progress:
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=Console(stderr=True, highlight=False),
                 transient=True,
+                redirect_stdout=False,  # sys.stdout and sys.stderr are not ours to replace
+                redirect_stderr=False,
             )
+
+    @property
+    def console(self) -> Any:
+        """The bars' rich console while bars are shown (print through it to write above them),
+        else None."""
+        return None if self._rich is None else self._rich.console
 
     def __enter__(self) -> Progress:
         if self._rich is not None:

@@ -192,7 +192,7 @@ def test_resolve_preprocess_order_and_parse_preprocess() -> None:
     fm, photos = open_dataset("fashion-mnist", limit=2), open_dataset("photos:2")
     explicit = parse_preprocess("size=28x28,resize=direct,color=gray")
     assert resolve_preprocess(fm, stored, override=explicit) == (explicit, "explicit")
-    assert resolve_preprocess(fm, stored)[1] == "engine"
+    assert resolve_preprocess(fm, stored)[1] == "model"  # a Model; "engine" for an Engine
     assert resolve_preprocess(fm, plain) == (fm.preprocess, "dataset")
     spec, source = resolve_preprocess(photos, plain)
     assert source == "inferred" and spec is not None
@@ -222,3 +222,26 @@ def test_photos_without_the_data_extra_name_it(monkeypatch: pytest.MonkeyPatch) 
         open_dataset("photos:3")
     assert str(exc.value).startswith("the 'photos' dataset needs 'skimage'")
     assert str(exc.value).endswith("install the extra: pip install 'edgeinfer[data]'")
+
+
+def test_resolver_without_a_dataset_and_the_single_input_check() -> None:
+    from onnx import TensorProto, helper
+
+    from edgeinfer.data.specs import image_input, resolve_preprocess
+    from edgeinfer.model import Model
+    from tests.evaluate.helpers import centroid_classifier, centroid_weights
+
+    w, b = centroid_weights(100)
+    plain, stored = centroid_classifier(w=w, b=b), centroid_classifier(w=w, b=b, metadata=True)
+    assert resolve_preprocess(None, plain, allow_guess=False) == (None, "none")
+    assert resolve_preprocess(None, plain)[1] == "inferred"
+    assert resolve_preprocess(None, stored, allow_guess=False)[1] == "model"
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["y"])],
+        "two_inputs",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in ("a", "b")],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    two = Model.from_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    with pytest.raises(DataError, match=r"model 'two_inputs' has 2 inputs \(a, b\); calib"):
+        image_input(two, consumer="calibration datasets feed", fix="export a single-input model")

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from edgeinfer.errors import ConfigError
+from edgeinfer.evaluate.metrics import probabilities
 from edgeinfer.ros.diagnostics import NodeStats, status_level
-from edgeinfer.ros.outputs import probabilities, resolve_task, top_k, topic_name
+from edgeinfer.ros.outputs import resolve_task, top_k, topic_name
 from edgeinfer.ros.params import NodeParams, read_params_file
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeinfer.search.metrics import as_probs, clearly_misses, quality
+from edgeinfer.evaluate.metrics import probabilities
+from edgeinfer.search.metrics import clearly_misses, quality
 
 
 def test_identical_outputs_are_perfect() -> None:
@@ -13,7 +14,7 @@ def test_identical_outputs_are_perfect() -> None:
     assert q.mode == "fidelity" and q.n == 50
     assert q.agreement == 1.0 and q.top5_containment == 1.0
     assert q.mean_kl == pytest.approx(0.0, abs=1e-9) and q.cosine == pytest.approx(1.0)
-    assert q.n_confident == int((as_probs(ref).max(axis=1) >= 0.5).sum())
+    assert q.n_confident == int((probabilities(ref).max(axis=1) >= 0.5).sum())
 
 
 def test_confident_agreement_ignores_flips_on_ambiguous_inputs() -> None:

@@ -194,5 +194,5 @@ def test_a_pytorch_source_is_the_starting_point(tmp_path: Path) -> None:
     assert start.config is not None and start.config.backend == "torch"
     assert start.status == "measured" and start.ratio_vs_baseline == 1.0
     assert start.quality is not None and start.quality.top1 == 1.0  # same weights as the graph
-    assert res.winner == "onnxruntime/fp32"  # the starting point never wins
+    assert res.winner is not None and res.winner.startswith("onnxruntime/fp32")  # never the start
     assert res.candidate(res.winner).ratio_vs_baseline is not None

@@ -15,8 +15,8 @@ import numpy as np
 from edgeinfer.backends import find_backends, get_backend
 from edgeinfer.bench.stats import latency_stats
 from edgeinfer.builder import build, load_runner
+from edgeinfer.data.specs import stored_spec
 from edgeinfer.model import Model
-from edgeinfer.preprocess import spec_from_metadata
 from edgeinfer.tensors import random_feed
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def compare_latency(
 def feed_dims(engine: Engine) -> dict[str, int]:
     """Values for symbolic non-batch dims of a single image input, from its stored
     preprocessing size (e.g. ``height``/``width`` of a detector); empty when unknown."""
-    spec = spec_from_metadata(engine.metadata)
+    spec = stored_spec(engine)
     if spec is None or spec.size is None or len(engine.inputs) != 1:
         return {}
     dims = engine.inputs[0].shape

@@ -3,8 +3,8 @@
 This is what a robot pays per frame (and the baseline the ROS node's overhead is measured
 against). Frames are real photos resized once, up front, to the camera resolution; each
 measured frame is preprocessed with the engine's own :class:`PreprocessSpec` straight into
-the runner's persistent input buffer, run, and post-processed (softmax + top-k for
-classifiers, a thresholded map for dense outputs).
+the runner's persistent input buffer, run, and post-processed as the ROS node does (top-k
+probabilities for classifiers, a thresholded map for dense outputs).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import numpy as np
 from edgeinfer import serde
 from edgeinfer.backends.base import Runner
 from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.data.specs import image_input
 from edgeinfer.errors import ConfigError, DataError
+from edgeinfer.evaluate import metrics
 from edgeinfer.preprocess import PreprocessSpec
 
 STAGES = ("preprocess", "infer", "postprocess", "total")
@@ -109,17 +111,17 @@ def camera_frames(data: str, size: tuple[int, int], count: int = 16) -> list[np.
 
 
 def postprocess(outputs: dict[str, np.ndarray], top_k: int, threshold: float) -> list[Any]:
-    """Top-k of 2-D logits/probabilities; a binary mask of dense maps; a copy otherwise."""
+    """What the ROS node does per frame: the top-k classes with their probabilities for class
+    scores, a binary mask of dense maps, a copy otherwise (kinds as
+    :func:`~edgeinfer.evaluate.metrics.output_kind` tells them)."""
     results: list[Any] = []
     for value in outputs.values():
-        if value.ndim == 2 and value.shape[1] > 1:
-            row = value[0].astype(np.float64)
-            k = min(top_k, row.size)
-            idx = np.argpartition(row, -k)[-k:]
-            idx = idx[np.argsort(row[idx])[::-1]]
-            e = np.exp(row[idx] - row.max())
-            results.append((idx, e / np.exp(row - row.max()).sum()))
-        elif value.ndim == 4:
+        kind = metrics.output_kind(value.shape)
+        if kind == "classification":
+            p = metrics.probabilities(value[0].reshape(-1))
+            idx = metrics.top_k(p, top_k)
+            results.append((idx, p[idx]))
+        elif kind == "dense":
             results.append(value[0, 0] > threshold)
         else:
             results.append(value.copy())
@@ -133,10 +135,10 @@ def bench_pipeline(
     frames: list[np.ndarray] | None = None,
 ) -> PipelineResult:
     """Time every stage for ``cfg.frames`` frames (after ``cfg.warmup`` unmeasured ones)."""
-    if len(runner.input_specs) != 1:
-        raise DataError("the pipeline benchmark needs a model with one image input")
+    name = image_input(
+        runner.engine, consumer="the pipeline benchmark feeds", fix="benchmark without --pipeline"
+    ).name
     frames = frames or camera_frames(cfg.data, cfg.image_size)
-    name = runner.input_specs[0].name
     buf = runner.input_buffer(name, (1, *spec.tensor_shape()))
     feed = {name: buf}
     clock = time.perf_counter_ns

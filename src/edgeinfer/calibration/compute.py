@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import tempfile
 import time
@@ -184,8 +182,9 @@ def run_calibrator(
                 f"ONNX Runtime cannot prepare '{model.name}' for calibration: "
                 f"{first_line(exc)}; check that the model runs in ONNX Runtime"
             ) from exc
-        # ONNX Runtime's histogram calibrators print to stdout: keep the CLI output clean.
-        with Progress(quiet) as progress, contextlib.redirect_stdout(io.StringIO()):
+        # ONNX Runtime's histogram calibrators print to stdout; the CLI keeps that off its
+        # output (edgeinfer.cli.console), the library leaves sys.stdout alone.
+        with Progress(quiet) as progress:
             try:
                 dynamic_batch = all(
                     not isinstance(s.shape[0], int) for s in model.inputs if s.shape

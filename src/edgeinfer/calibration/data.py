@@ -15,10 +15,13 @@ if TYPE_CHECKING:
     from edgeinfer.config import CalibrationConfig
     from edgeinfer.data.datasets import Dataset
     from edgeinfer.model import Model
-    from edgeinfer.preprocess import PreprocessSpec
     from edgeinfer.tensors import TensorSpec
 
 Feed = dict[str, np.ndarray]
+_NO_SPEC_FIX = (
+    "store one in the model's metadata (Model.with_meta(preprocess=...)) or calibrate with "
+    "model-ready arrays (npz:FILE)"
+)
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,8 @@ class CalibrationData:
         feeds: one ``{input name: array}`` dict per batch.
         fingerprint: SHA-256 of the arrays (names, dtypes, shapes and bytes).
         preprocess: the preprocessing spec used (None for tensor data).
-        preprocess_source: where the spec came from: model, dataset, inferred or none.
+        preprocess_source: where the spec came from: model, dataset, inferred or none (see
+            :func:`~edgeinfer.data.specs.resolve_preprocess`).
         samples: number of samples in all batches.
     """
 
@@ -49,40 +53,6 @@ def fingerprint_feeds(feeds: list[Feed]) -> str:
         for feed in feeds:  # independent of how the samples are batched
             h.update(np.ascontiguousarray(feed[name]).tobytes())
     return h.hexdigest()
-
-
-def _image_input(model: Model) -> TensorSpec:
-    if len(model.inputs) != 1:
-        names = ", ".join(s.name for s in model.inputs)
-        raise DataError(
-            f"model '{model.name}' has {len(model.inputs)} inputs ({names}); calibration "
-            "datasets feed models with one image/tensor input; export a single-input model"
-        )
-    return model.inputs[0]
-
-
-def _resolve_spec(model: Model, ds: Dataset) -> tuple[PreprocessSpec | None, str]:
-    """The model's stored spec > the dataset's default > one inferred from the input shape."""
-    from edgeinfer.data.datasets import infer_spec
-    from edgeinfer.preprocess import PreprocessSpec
-
-    if ds.is_tensor:
-        return None, "none"
-    stored = model.meta("preprocess")
-    if stored:
-        return PreprocessSpec.from_dict(stored), "model"
-    if ds.preprocess is not None:
-        return ds.preprocess, "dataset"
-    inferred = infer_spec(_image_input(model))
-    if inferred is not None:
-        return inferred, "inferred"
-    spec = _image_input(model)
-    raise DataError(
-        f"no preprocessing spec to turn '{ds.name}' images into input '{spec.name}' "
-        f"({spec.describe()}): the model stores none and its shape does not tell the image "
-        "size; store one in the model's metadata (Model.with_meta(preprocess=...)) or "
-        "calibrate with model-ready arrays (npz:FILE)"
-    )
 
 
 def _batch_size(spec: TensorSpec, requested: int) -> int:
@@ -123,10 +93,13 @@ def calibration_data(
             message names the expected input spec and the preprocessing to set).
     """
     from edgeinfer.data.datasets import iter_batches
+    from edgeinfer.data.specs import image_input, resolve_preprocess
 
-    spec_in = _image_input(model)
+    spec_in = image_input(
+        model, consumer="calibration datasets feed", fix="export a single-input model"
+    )
     ds = open_calibration_dataset(config)
-    spec, source = _resolve_spec(model, ds)
+    spec, source = resolve_preprocess(ds, model, fix=_NO_SPEC_FIX)
     batch = _batch_size(spec_in, config.batch_size)
     feeds: list[Feed] = []
     total = 0

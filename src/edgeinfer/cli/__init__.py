@@ -1,7 +1,9 @@
 """The ``edgeinfer`` command line: a thin layer over the library API.
 
 Each verb lives in its own module with ``register(subparsers)``; ``main(argv) -> int`` runs
-one. User errors print one line (no traceback unless ``--debug``) and exit non-zero.
+one. User errors print one line (no traceback unless ``--debug``) and exit non-zero. The CLI
+owns the console (:mod:`edgeinfer.cli.console`): verbs write their output to
+``console.stdout()``; third-party chatter stays off it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make trained neural networks fast enough for robots.",
     )
     parser.add_argument("--version", action="version", version=f"edgeinfer {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show tracebacks for errors, and third-party libraries' logs and output (stderr)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -54,8 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.argv = ["edgeinfer", *args_list]
+    from edgeinfer.cli.console import command_console
+
     try:
-        return int(args.func(args) or 0)
+        with command_console(debug=args.debug):
+            return int(args.func(args) or 0)
     except EdgeInferError as exc:
         if args.debug:
             raise

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from edgeinfer.cli.common import add_build_options
+from edgeinfer.cli.console import stdout_console
 
 
 def register(sub: Any) -> None:
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     with load_runner(engine, threads=args.threads) as runner:
         result = bench_runner(runner, cfg, quiet=args.quiet)
     result.command = command_line(args)
-    Console().print(latency_table(result))
+    stdout_console().print(latency_table(result))
     data = result.to_dict(include_samples=args.samples)
     if engine.manifest.precision != "fp32" and not args.no_guardrail:
         from edgeinfer.cli.build import print_guardrail
@@ -100,12 +101,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from edgeinfer.bench.pipeline import PipelineConfig, bench_pipeline
     from edgeinfer.builder import load_runner
     from edgeinfer.cli.common import command_line, parse_size, write_json
-    from edgeinfer.data.specs import parse_preprocess, stored_spec
+    from edgeinfer.cli.eval import preprocess_from_args
+    from edgeinfer.data.specs import resolve_preprocess
     from edgeinfer.errors import ConfigError
     from edgeinfer.host import current_host
     from edgeinfer.report.tables import pipeline_table
@@ -117,7 +118,8 @@ def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
         image_size=parse_size(args.image_size),
         top_k=args.top_k,
     )
-    spec = parse_preprocess(args.preprocess) if args.preprocess else stored_spec(engine)
+    explicit = preprocess_from_args(args)
+    spec, _ = resolve_preprocess(None, engine, override=explicit, allow_guess=False)
     if spec is None:
         raise ConfigError(
             f"'{args.target}' has no preprocessing spec; pass --preprocess (e.g. imagenet) "
@@ -125,7 +127,7 @@ def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
         )
     with load_runner(engine, threads=args.threads) as runner:
         result = bench_pipeline(runner, spec, cfg)
-    Console().print(pipeline_table(result, engine))
+    stdout_console().print(pipeline_table(result, engine))
     if args.json:
         data = {
             **result.to_dict(include_samples=args.samples),

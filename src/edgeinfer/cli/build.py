@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from edgeinfer.cli.common import add_build_options, build_config_from_args
+from edgeinfer.cli.console import stdout_console
 
 
 def register(sub: Any) -> None:
@@ -132,10 +133,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_engine(engine: Any) -> None:
-    from rich.console import Console
     from rich.markup import escape
 
-    con = Console()
+    con = stdout_console()
     state = "cache hit" if engine.from_cache else f"built in {engine.manifest.build_seconds:.2f} s"
     con.print(
         f"[bold green]engine[/] {escape(str(engine.path))}  {escape(engine.describe())}  ({state})"
@@ -152,12 +152,11 @@ def _print_engine(engine: Any) -> None:
 def print_guardrail(engine: Any, args: argparse.Namespace) -> Any:
     """Measure a lower-precision ``engine`` against its FP32 build and print the verdict
     (shared with ``bench``); returns the :class:`LatencyComparison` or None."""
-    from rich.console import Console
     from rich.markup import escape
 
     from edgeinfer.bench.guardrail import guardrail
 
-    con = Console()
+    con = stdout_console()
     comparison = guardrail(engine, threads=args.threads)
     if comparison is None:
         con.print(

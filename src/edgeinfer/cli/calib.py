@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from edgeinfer.cli.console import echo, stdout, stdout_console
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("calib", help="inspect INT8 calibration caches")
@@ -22,14 +24,13 @@ def register(sub: Any) -> None:
 
 def _usage(parser: argparse.ArgumentParser) -> Any:
     def run(args: argparse.Namespace) -> int:
-        parser.print_help()
+        parser.print_help(stdout())
         return 2
 
     return run
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -37,9 +38,9 @@ def run_inspect(args: argparse.Namespace) -> int:
     from edgeinfer.cli.common import dumps
 
     table = CalibrationTable.load(args.file)
-    con = Console()
+    con = stdout_console()
     if args.json:
-        print(dumps(table.to_dict()))
+        echo(dumps(table.to_dict()))
         return 0
     key = table.key
     head = Table(title=escape(f"calibration cache {args.file}"), show_header=False)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from edgeinfer.cli.common import add_build_options
+from edgeinfer.cli.console import echo, stdout_console
 from edgeinfer.cli.eval import add_data_options
 
 EXIT_FAILED = 1
@@ -162,16 +163,16 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     result.command = command_line(args)
-    Console().print(fidelity_table(result))
+    stdout_console().print(fidelity_table(result))
     for note in result.notes:
-        print(f"note: {note}")
+        echo(f"note: {note}")
     if args.json:
         write_json(args.json, result.to_dict())
         Console(stderr=True).print(f"wrote {args.json}")
     if result.passed:
-        print(f"PASSED: {result.n} inputs within tolerances")
+        echo(f"PASSED: {result.n} inputs within tolerances")
         return 0
     for failure in result.failures:
-        print(f"FAIL: {failure}")
-    print(f"FAILED: {len(result.failures)} check(s) failed over {result.n} inputs")
+        echo(f"FAIL: {failure}")
+    echo(f"FAILED: {len(result.failures)} check(s) failed over {result.n} inputs")
     return EXIT_FAILED

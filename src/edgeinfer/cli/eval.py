@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from edgeinfer.cli.common import add_build_options
+from edgeinfer.cli.console import stdout_console
 
 
 def add_data_options(p: argparse.ArgumentParser, *, required: bool) -> None:
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "quiet": args.quiet,
     }
-    console = Console()
+    console = stdout_console()
     data: dict[str, Any]
     if corruptions:
         rob = evaluate_robustness(

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edgeinfer.cli.console import echo, stdout_console
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("info", help="show a model's or engine's inputs, outputs and manifest")
@@ -15,7 +17,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         specs = (model.inputs, model.outputs)
         title = f"{model.name} (opset {model.opset}, {model.producer or 'unknown producer'})"
     if args.json:
-        print(dumps(data))
+        echo(dumps(data))
         return 0
     table = Table(title=escape(title))
     for col in ("io", "name", "dtype", "shape"):
@@ -52,5 +53,5 @@ def run(args: argparse.Namespace) -> int:
     for kind, group in zip(("input", "output"), specs, strict=True):
         for s in group:
             table.add_row(kind, s.name, s.dtype, escape("[" + ", ".join(map(str, s.shape)) + "]"))
-    Console().print(table)
+    stdout_console().print(table)
     return 0

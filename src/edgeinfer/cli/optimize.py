@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
+
+from edgeinfer.cli.console import stdout, stdout_console
 
 
 def _names(values: list[str] | None) -> tuple[str, ...] | None:
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         )
         raise
     # Piped output (logs, CI) gets a wide table instead of rich's 80-column default.
-    out = Console() if sys.stdout.isatty() else Console(width=170)
+    out = stdout_console() if stdout().isatty() else stdout_console(width=170)
     out.print(optimize_table(result))
     err = Console(stderr=True, highlight=False)
     if result.engine_dir:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edgeinfer.cli.console import echo, stdout, stdout_console
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("zoo", help="list and fetch real models (the model zoo)")
@@ -22,7 +24,7 @@ def register(sub: Any) -> None:
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
+    parser.print_help(stdout())
     return 2
 
 
@@ -49,7 +51,6 @@ def _shape(dims: list[Any]) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -57,7 +58,7 @@ def run_list(args: argparse.Namespace) -> int:
 
     rows = _rows()
     if args.json:
-        print(dumps(rows))
+        echo(dumps(rows))
         return 0
     table = Table(title="edgeinfer model zoo")
     for col in ("name", "task", "input", "params", "weights", "licence", "source", "status"):
@@ -81,9 +82,9 @@ def run_list(args: argparse.Namespace) -> int:
             escape(r["source"]),
             status,
         )
-    console = Console()
+    console = stdout_console()
     if not console.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
-        console = Console(width=160)
+        console = stdout_console(width=160)
     console.print(table)
     return 0
 
@@ -91,7 +92,6 @@ def run_list(args: argparse.Namespace) -> int:
 def run_get(args: argparse.Namespace) -> int:
     import json
 
-    from rich.console import Console
     from rich.markup import escape
 
     from edgeinfer.zoo import save_model
@@ -100,9 +100,9 @@ def run_get(args: argparse.Namespace) -> int:
     out = save_model(args.name, args.output, force=args.force, quiet=args.quiet)
     info = json.loads((out / INFO_FILE).read_text())
     if args.json:
-        print(json.dumps(info, indent=2))
+        echo(json.dumps(info, indent=2))
         return 0
-    console = Console()
+    console = stdout_console()
     prov, model = info["provenance"], info["model"]
     ins = ", ".join(
         f"{s['name']}: {s['dtype']}[{','.join(map(str, s['shape']))}]" for s in model["inputs"]

@@ -18,56 +18,101 @@ if TYPE_CHECKING:
 __all__ = ["image_input", "infer_spec", "parse_preprocess", "resolve_preprocess", "stored_spec"]
 
 
-def image_input(engine: Engine | Model) -> TensorSpec:
+RANDOM_INPUTS_FIX = "compare with random inputs instead (omit --dataset/--images/--data)"
+NO_SPEC_FIX = (
+    "pass --preprocess (e.g. imagenet or a JSON file) or add one to the model's metadata"
+)
+
+
+def image_input(
+    target: Engine | Model,
+    *,
+    consumer: str = "datasets feed",
+    fix: str = RANDOM_INPUTS_FIX,
+) -> TensorSpec:
     """The engine's (or model's) single image/tensor input.
 
+    Args:
+        target: the engine or model.
+        consumer: who needs the single input, as the start of "... models with one
+            image/tensor input" (e.g. "calibration datasets feed").
+        fix: what to do instead, for the error message.
+
     Raises:
-        DataError: the engine has several inputs (datasets feed exactly one).
+        DataError: the target has several inputs.
     """
-    if len(engine.inputs) != 1:
-        names = ", ".join(s.name for s in engine.inputs)
+    if len(target.inputs) != 1:
+        names = ", ".join(s.name for s in target.inputs)
         raise DataError(
-            f"engine has {len(engine.inputs)} inputs ({names}); datasets feed models with one "
-            "image input; compare with random inputs instead (omit --dataset/--images/--data)"
+            f"{_describe(target)} has {len(target.inputs)} inputs ({names}); {consumer} "
+            f"models with one image/tensor input; {fix}"
         )
-    return engine.inputs[0]
+    return target.inputs[0]
+
+
+def _describe(target: Engine | Model) -> str:
+    from edgeinfer.engine import Engine
+
+    return f"engine '{target.path}'" if isinstance(target, Engine) else f"model '{target.name}'"
 
 
 def resolve_preprocess(
-    dataset: Dataset,
-    engine: Engine | Model | None = None,
+    dataset: Dataset | None,
+    target: Engine | Model | None = None,
     *,
     override: PreprocessSpec | None = None,
+    allow_guess: bool = True,
+    fix: str = NO_SPEC_FIX,
 ) -> tuple[PreprocessSpec | None, str]:
-    """Pick the preprocessing spec and say where it came from.
+    """The one preprocessing resolver: pick the spec that turns images into the target's
+    input, and say where it came from.
 
     Order: ``override`` > the engine's (or model's) stored spec > the dataset's default > a
-    spec inferred from the input shape (direct resize, scale 1/255, no mean/std). Tensor
-    datasets need none.
+    spec inferred from the input shape (direct resize, scale 1/255, no mean/std; only with
+    ``allow_guess``). Tensor datasets need none.
+
+    Args:
+        dataset: the images' dataset, or None for images from elsewhere (camera frames).
+        target: the engine or model the input tensors are for.
+        override: an explicit spec (``--preprocess``).
+        allow_guess: infer a spec from the input shape as the last resort (the ROS node and
+            the pipeline benchmark refuse to guess).
+        fix: what to do when there is no spec, for the error message.
 
     Returns:
-        (spec or None for tensor datasets, source: "explicit" | "engine" | "dataset" |
-        "inferred" | "none").
+        (spec, source): source is "explicit", "engine", "model", "dataset", "inferred" or
+        "none"; the spec is None for tensor datasets, and when ``dataset`` is None and
+        nothing was found (the caller refuses in its own words).
+
+    Raises:
+        DataError: a dataset of images and no spec.
     """
-    if dataset.is_tensor:
+    if dataset is not None and dataset.is_tensor:
         return None, "none"
     if override is not None:
         return override, "explicit"
-    if engine is not None:
-        stored = stored_spec(engine)
+    if target is not None:
+        stored = stored_spec(target)
         if stored is not None:
-            return stored, "engine"
-    if dataset.preprocess is not None:
+            return stored, _kind(target)
+    if dataset is not None and dataset.preprocess is not None:
         return dataset.preprocess, "dataset"
-    if engine is not None:
-        inferred = infer_spec(image_input(engine))
+    if target is not None and allow_guess:
+        inferred = infer_spec(image_input(target))
         if inferred is not None:
             return inferred, "inferred"
+    if dataset is None:
+        return None, "none"
     raise DataError(
         f"no preprocessing spec for dataset '{dataset.name}': the model stores none and its "
-        "input shape does not tell the image size; pass --preprocess (e.g. imagenet or a JSON "
-        "file) or add one to the model's metadata"
+        f"input shape does not tell the image size; {fix}"
     )
+
+
+def _kind(target: Engine | Model) -> str:
+    from edgeinfer.engine import Engine
+
+    return "engine" if isinstance(target, Engine) else "model"
 
 
 def stored_spec(target: Engine | Model) -> PreprocessSpec | None:

@@ -21,6 +21,7 @@ from edgeinfer.builder import resolve_engine
 from edgeinfer.data.datasets import Dataset, image_input, iter_batches, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.evaluate.corruptions import image_transform
+from edgeinfer.evaluate.metrics import top_k
 from edgeinfer.evaluate.running import (
     batch_size_for,
     fixed_batch,
@@ -315,7 +316,7 @@ class _Tally:
             raise DataError(f"output changed from {self.classes} to {scores.shape[1]} classes")
         finite = np.isfinite(scores).all(axis=1)
         self.nonfinite += int((~finite).sum())
-        order = np.argsort(-scores.astype(np.float64), axis=1, kind="stable")[:, : self.k]
+        order = top_k(scores, self.k)
         pred = scores.argmax(axis=1)
         self.top1 += int((pred == labels).sum())
         self.topk += int((order == labels[:, None]).any(axis=1).sum())

@@ -14,6 +14,7 @@ from edgeinfer.data.datasets import Dataset, image_input, iter_batches, resolve_
 from edgeinfer.errors import DataError
 from edgeinfer.evaluate.accuracy import engine_info
 from edgeinfer.evaluate.fidelity import FidelityAccumulator, FidelityResult, Tolerances
+from edgeinfer.evaluate.metrics import declared_task
 from edgeinfer.evaluate.running import batch_size_for, fixed_batch, run_padded
 from edgeinfer.progress import Progress
 
@@ -65,7 +66,7 @@ def compare_engines(
     cand, ref = resolve_engine(candidate), resolve_engine(reference)
     _check_inputs(cand, ref)
     bs = _common_batch(cand, ref, batch_size)
-    acc = FidelityAccumulator(tolerances, task=_task(ref))
+    acc = FidelityAccumulator(tolerances, task=declared_task(ref.metadata))
     batches, described, total = _batches(ref, inputs, bs, limit, seed, dims, preprocess)
     from edgeinfer.builder import load_runner
 
@@ -87,11 +88,6 @@ def compare_engines(
         inputs=described,
         seconds=round(time.perf_counter() - t0, 4),
     )
-
-
-def _task(engine: Engine) -> str | None:
-    task = engine.metadata.get("task")
-    return str(task) if task else None
 
 
 def _check_inputs(cand: Engine, ref: Engine) -> None:

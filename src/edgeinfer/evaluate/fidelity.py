@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from edgeinfer.errors import ConfigError, DataError
-from edgeinfer.evaluate.fidelity_stats import REL_FLOOR, _OutputStats, output_kind
+from edgeinfer.evaluate.fidelity_stats import REL_FLOOR, _OutputStats
 from edgeinfer.evaluate.fidelity_types import FidelityResult, OutputFidelity, Tolerances
+from edgeinfer.evaluate.metrics import output_kind
 
 __all__ = [
     "REL_FLOOR",
@@ -34,7 +35,6 @@ __all__ = [
     "OutputFidelity",
     "Tolerances",
     "check_tolerances",
-    "output_kind",
 ]
 
 

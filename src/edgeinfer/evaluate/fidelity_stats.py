@@ -6,43 +6,10 @@ import math
 
 import numpy as np
 
+from edgeinfer.evaluate import metrics
 from edgeinfer.evaluate.fidelity_types import OutputFidelity, Tolerances
 
 REL_FLOOR = 1e-6  # relative error divides by max(|ref|, REL_FLOOR)
-_PROB_EPS = 1e-12
-
-
-def output_kind(shape: tuple[int, ...], task: str | None) -> str:
-    """classification ([N, C], C > 1; [N, C, 1, 1] with task classification), dense (4-D, or
-    3-D+ with task dense) or generic."""
-    if len(shape) == 2 and shape[1] > 1:
-        return "classification"
-    if (
-        task == "classification"
-        and len(shape) > 2
-        and shape[1] > 1
-        and all(d == 1 for d in shape[2:])
-    ):
-        return "classification"
-    if len(shape) == 4 or (task == "dense" and len(shape) >= 3):
-        return "dense"
-    return "generic"
-
-
-def _log_probs(x: np.ndarray, probabilities: bool) -> np.ndarray:
-    """Row-wise log-probabilities: log-softmax of logits, or log of renormalized probs."""
-    if probabilities:
-        p = np.clip(x, _PROB_EPS, None)
-        return np.log(p / p.sum(axis=1, keepdims=True))
-    m = x.max(axis=1, keepdims=True)
-    z = x - m
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
-def _looks_like_probabilities(x: np.ndarray) -> bool:
-    return bool(
-        x.size and x.min() >= 0.0 and x.max() <= 1.0 and np.allclose(x.sum(axis=1), 1.0, atol=1e-3)
-    )
 
 
 class _OutputStats:
@@ -109,10 +76,7 @@ class _OutputStats:
         self.cc += float((c * c).sum())
         self.rr += float((r * r).sum())
         self.err2 += float(((c - r) ** 2).sum())
-        norms = np.linalg.norm(c, axis=1) * np.linalg.norm(r, axis=1)
-        both_zero = (np.linalg.norm(c, axis=1) == 0) & (np.linalg.norm(r, axis=1) == 0)
-        cos = np.where(both_zero, 1.0, (c * r).sum(axis=1) / np.where(norms > 0, norms, 1.0))
-        self.min_cos = min(self.min_cos, float(cos.min()))
+        self.min_cos = min(self.min_cos, float(metrics.cosine_rows(c, r).min()))
         if self.tol.elementwise:
             allowed = (self.tol.atol or 0.0) + (self.tol.rtol or 0.0) * np.abs(r)
             excess = diff - allowed
@@ -124,22 +88,21 @@ class _OutputStats:
                 self.worst_input = int(idx[k])
 
     def _classification(self, c: np.ndarray, r: np.ndarray) -> None:
-        if self.probabilities is None:
-            self.probabilities = _looks_like_probabilities(r)
+        if self.probabilities is None:  # decided once, from the reference, for both
+            self.probabilities = metrics.looks_like_probabilities(r)
         self.classes = c.shape[1]
         k = min(5, c.shape[1])
-        top_c = np.argsort(-c, axis=1, kind="stable")[:, :k]
-        top_r = np.argsort(-r, axis=1, kind="stable")[:, :k]
-        pc, pr = c.argmax(axis=1), r.argmax(axis=1)
-        self.agree += int((pc == pr).sum())
-        self.contained += int((top_c == pr[:, None]).any(axis=1).sum())
+        top_c, top_r = metrics.top_k(c, k), metrics.top_k(r, k)
+        agree = metrics.agreement(r, c)
+        self.agree += int(agree.sum())
+        self.contained += int(metrics.top_k_contains(c, r, k).sum())
         self.overlap += sum(len(np.intersect1d(a, b)) for a, b in zip(top_c, top_r, strict=True))
-        lr = _log_probs(r, self.probabilities)
-        lc = _log_probs(c, self.probabilities)
-        self.kl_sum += float((np.exp(lr) * (lr - lc)).sum())
-        confident = np.exp(lr.max(axis=1)) >= self.tol.confidence
+        lr = metrics.log_probabilities(r, already=self.probabilities)
+        lc = metrics.log_probabilities(c, already=self.probabilities)
+        self.kl_sum += float(metrics.kl_divergence(lr, lc).sum())
+        confident = metrics.confident(np.exp(lr), self.tol.confidence)
         self.conf_n += int(confident.sum())
-        self.conf_agree += int((pc == pr)[confident].sum())
+        self.conf_agree += int(agree[confident].sum())
 
     def result(self) -> OutputFidelity:
         finite_n = self.finite_n

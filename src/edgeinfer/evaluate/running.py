@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeinfer.errors import DataError
+from edgeinfer.evaluate.metrics import is_class_scores
 
 if TYPE_CHECKING:
     from edgeinfer.backends.base import Runner
@@ -57,7 +58,8 @@ def run_padded(
 
 
 def pick_scores_output(outputs: tuple[TensorSpec, ...]) -> TensorSpec:
-    """The classifier scores output: the only output, or the first 2-D one.
+    """The classifier scores output: the only output, or the first one holding class scores
+    (:func:`~edgeinfer.evaluate.metrics.is_class_scores`).
 
     Raises:
         DataError: no output looks like ``[N, classes]``.
@@ -65,7 +67,7 @@ def pick_scores_output(outputs: tuple[TensorSpec, ...]) -> TensorSpec:
     if len(outputs) == 1:
         return outputs[0]
     for spec in outputs:
-        if len(spec.shape) == 2:
+        if is_class_scores(spec.shape):
             return spec
     names = ", ".join(s.describe() for s in outputs)
     raise DataError(
@@ -81,7 +83,7 @@ def scores_matrix(value: np.ndarray, name: str) -> np.ndarray:
         DataError: the output is not a per-sample score vector.
     """
     arr = np.asarray(value)
-    if arr.ndim >= 2 and all(d == 1 for d in arr.shape[2:]):
+    if is_class_scores(arr.shape):
         return arr.reshape(arr.shape[0], arr.shape[1])
     raise DataError(
         f"output '{name}' has shape {list(arr.shape)}; accuracy needs class scores shaped "

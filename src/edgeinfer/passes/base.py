@@ -102,18 +102,33 @@ def copy_proto(model: Model) -> onnx.ModelProto:
     return proto
 
 
-def ensure_node_names(proto: onnx.ModelProto) -> int:
-    """Name unnamed nodes ``<OpType>_<index>`` (in place) so they can be excluded by name;
-    returns how many were named."""
+def node_names(proto: onnx.ModelProto) -> list[str]:
+    """The name of every node, in graph order: the node's own name, or ``<OpType>_<index>``
+    for an unnamed node (``_`` appended until it differs from every other node's name).
+
+    The one naming rule: ``--exclude``, the INT8 and FP16 passes, mixed precision and the NNCF
+    ignored scope all name nodes with it, so a name means the same node everywhere.
+    """
     used = {n.name for n in proto.graph.node if n.name}
-    count = 0
+    names = []
     for i, node in enumerate(proto.graph.node):
-        if not node.name:
+        name = node.name
+        if not name:
             name = f"{node.op_type}_{i}"
             while name in used:
                 name += "_"
-            node.name = name
             used.add(name)
+        names.append(name)
+    return names
+
+
+def ensure_node_names(proto: onnx.ModelProto) -> int:
+    """Give unnamed nodes their :func:`node_names` name (in place) so they can be excluded by
+    name; returns how many were named."""
+    count = 0
+    for node, name in zip(proto.graph.node, node_names(proto), strict=True):
+        if node.name != name:
+            node.name = name
             count += 1
     return count
 
@@ -121,14 +136,15 @@ def ensure_node_names(proto: onnx.ModelProto) -> int:
 def check_exclude(proto: onnx.ModelProto, exclude: Sequence[str]) -> tuple[set[str], set[str]]:
     """Split ``exclude`` into (node names, op types) present in the graph.
 
-    An ONNX op type absent from this graph is accepted (nothing to exclude).
+    Node names are those of :func:`node_names` (unnamed nodes included). An ONNX op type
+    absent from this graph is accepted (nothing to exclude).
 
     Raises:
         ModelError: an entry is neither a node name of the graph nor an ONNX op type.
     """
     import onnx
 
-    names = {n.name for n in proto.graph.node}
+    names = set(node_names(proto))
     ops = {n.op_type for n in proto.graph.node}
     unknown = [e for e in exclude if e not in names and e not in ops and not onnx.defs.has(e)]
     if unknown:

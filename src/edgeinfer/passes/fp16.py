@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeinfer import serde
 from edgeinfer.errors import ConfigError
-from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto
+from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto, node_names
 
 if TYPE_CHECKING:
     import onnx
@@ -203,8 +203,10 @@ class _Converter:
             self._maxima[name] = float(np.abs(arr).max()) if arr.size else 0.0
         return self._maxima[name]
 
-    def keep(self, node: onnx.NodeProto) -> bool:
-        return node.name in self.blocked_names or node.op_type in self.blocked_ops
+    def keep(self, node: onnx.NodeProto, name: str) -> bool:
+        """Whether ``node`` (named ``name`` by :func:`node_names`) stays FP32 by block list
+        or ``--exclude``."""
+        return name in self.blocked_names or node.op_type in self.blocked_ops
 
     # -- rewriting ---------------------------------------------------------------------------
     def _half_init(self, name: str) -> str:
@@ -271,7 +273,11 @@ class _Converter:
         """Rewrite the graph in place; returns the number of nodes converted to FP16."""
         from onnx import helper
 
-        plan = [(n, self.convertible(n) and not self.keep(n)) for n in self.graph.node]
+        names = node_names(self.proto)
+        plan = [
+            (n, self.convertible(n) and not self.keep(n, name))
+            for n, name in zip(self.graph.node, names, strict=True)
+        ]
         renames = self._rename_outputs(plan)
         new_nodes: list[onnx.NodeProto] = []
         for node, conv in plan:

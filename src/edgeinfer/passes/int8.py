@@ -10,11 +10,9 @@ or op type) stay FP32: the optimizer's mixed precision builds on this.
 from __future__ import annotations
 
 import contextlib
-import logging
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -193,24 +191,11 @@ class Int8Pass(Pass):
             return _Model.from_proto(_load(dst), model.path)
 
 
-@contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """quantize_static logs advice through the root logger; silence it for this call only."""
-    root = logging.getLogger()
-    old = root.level
-    root.setLevel(max(old, logging.ERROR))
-    try:
-        yield
-    finally:
-        root.setLevel(old)
-
-
 def _quantize_static(name: str, src: Path, dst: Path, ranges: Path, kwargs: dict[str, Any]) -> None:
     from onnxruntime.quantization import quantize_static
 
     try:
-        with _quiet_root_logger():
-            quantize_static(str(src), str(dst), None, calibration_cache_path=str(ranges), **kwargs)
+        quantize_static(str(src), str(dst), None, calibration_cache_path=str(ranges), **kwargs)
     except Exception as exc:
         first = first_line(exc)
         raise BackendError(

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from edgeinfer.errors import ConfigError
-
-TASKS = ("classification", "dense", "generic")
+from edgeinfer.evaluate.metrics import declared_task, output_kind, probabilities
+from edgeinfer.evaluate.metrics import top_k as metrics_top_k
 
 
 @dataclass(frozen=True)
@@ -38,39 +38,21 @@ class Hypothesis:
 
 
 def resolve_task(requested: str, metadata: dict[str, Any], shape: Sequence[int | str]) -> str:
-    """The output task: the requested one, the engine's metadata, else guessed from the shape."""
+    """The node's result layout: the requested task, else the engine's declared task, else
+    what its output holds (:func:`~edgeinfer.evaluate.metrics.output_kind`)."""
     if requested != "auto":
         return requested
-    task = metadata.get("task")
-    if task in TASKS:
-        return str(task)
-    dims = [d for d in shape[1:] if not (isinstance(d, int) and d == 1)]
-    if len(shape) == 2 or len(dims) == 1:
-        return "classification"
-    if len(shape) == 4 and all(isinstance(d, int) and d > 1 for d in shape[2:]):
-        return "dense"
-    return "generic"
-
-
-def probabilities(logits: np.ndarray) -> np.ndarray:
-    """Flattened class scores as probabilities (softmax unless they already are)."""
-    x = np.asarray(logits, dtype=np.float64).reshape(-1)
-    if x.size and x.min() >= 0.0 and x.max() <= 1.0 and abs(x.sum() - 1.0) < 1e-3:
-        return x
-    e = np.exp(x - x.max())
-    return e / e.sum()
+    return declared_task(metadata) or output_kind(shape)
 
 
 def top_k(
     logits: np.ndarray, labels: Sequence[str] | None, k: int, threshold: float = 0.0
 ) -> list[Hypothesis]:
-    """The ``k`` best classes (best first) scoring at least ``threshold``."""
-    p = probabilities(logits)
-    k = min(k, p.size)
-    idx = np.argpartition(-p, k - 1)[:k]
-    idx = idx[np.argsort(-p[idx], kind="stable")]
+    """The ``k`` best classes (best first) scoring at least ``threshold``, with probabilities
+    as scores (:func:`~edgeinfer.evaluate.metrics.probabilities` of the flattened output)."""
+    p = probabilities(np.reshape(logits, -1))
     out = []
-    for i in idx:
+    for i in metrics_top_k(p, k):
         if p[i] < threshold:
             break
         name = labels[i] if labels is not None and i < len(labels) else str(int(i))

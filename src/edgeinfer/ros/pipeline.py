@@ -13,18 +13,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeinfer.builder import load_runner
+from edgeinfer.data.specs import image_input, resolve_preprocess
 from edgeinfer.errors import ConfigError, EngineError
-from edgeinfer.preprocess import PreprocessSpec, spec_from_metadata
 from edgeinfer.ros.outputs import resolve_task
 
 if TYPE_CHECKING:
     from edgeinfer.backends.base import Runner
     from edgeinfer.engine import Engine
+    from edgeinfer.preprocess import PreprocessSpec
 
 
 def engine_spec(engine: Engine, spec: PreprocessSpec | None = None) -> PreprocessSpec:
-    """The preprocessing spec: the one given, else the engine's; refuse when there is none."""
-    found = spec or spec_from_metadata(engine.metadata)
+    """The preprocessing spec: the one given, else the engine's; refuse when there is none
+    (:func:`~edgeinfer.data.specs.resolve_preprocess` without guessing from the shape).
+
+    Raises:
+        ConfigError: no spec was given and the engine stores none.
+    """
+    found, _ = resolve_preprocess(None, engine, override=spec, allow_guess=False)
     if found is None:
         raise ConfigError(
             f"engine '{engine.path}' has no preprocessing spec, so the node cannot turn images "
@@ -47,13 +53,9 @@ class Pipeline:
     ) -> None:
         self.engine = engine
         self.spec = engine_spec(engine, spec)
-        if len(engine.inputs) != 1:
-            names = ", ".join(s.name for s in engine.inputs)
-            raise ConfigError(
-                f"the ROS node feeds one image input, but engine '{engine.path}' has "
-                f"{len(engine.inputs)} inputs ({names})"
-            )
-        self.input_name = engine.inputs[0].name
+        self.input_name = image_input(
+            engine, consumer="the ROS node feeds", fix="build the engine from a single-input model"
+        ).name
         self.output_name = engine.outputs[0].name
         self.task = resolve_task(task, engine.metadata, engine.outputs[0].shape)
         labels = engine.metadata.get("labels")

@@ -40,10 +40,6 @@ class Candidate:
     config: BuildConfig
     role: str = ""  # "reference" (the FP32 engine fidelity is measured against) or ""
 
-    @property
-    def is_int8(self) -> bool:
-        return self.config.precision == "int8"
-
 
 def candidate_name(config: BuildConfig, *, show_threads: bool = False) -> str:
     """``onnxruntime/int8(percentile)``, ``openvino/int8[nncf]``, ``…+3fp32``, ``… t1``.

@@ -1,4 +1,5 @@
-"""Accuracy and fidelity numbers from output arrays (pure numpy, unit-tested).
+"""The optimizer's accuracy levels: a :class:`Quality` from output arrays, and whether a
+subset measurement already settles the budget (pure numpy, unit-tested).
 
 Fidelity is measured against the FP32 reference's outputs on the same inputs. Half of
 random real-photo crops are ambiguous (reference top-1 probability < 0.5) and flips between
@@ -13,31 +14,8 @@ import math
 
 import numpy as np
 
+from edgeinfer.evaluate import metrics
 from edgeinfer.search.results import Quality
-
-
-def as_probs(outputs: np.ndarray) -> np.ndarray:
-    """Rows of ``outputs`` as probabilities: kept when they already are, else softmax."""
-    x = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
-    if x.size and np.all(x >= 0) and np.allclose(x.sum(axis=1), 1.0, atol=1e-3):
-        return x
-    x = x - x.max(axis=1, keepdims=True)
-    e = np.exp(x)
-    return np.asarray(e / e.sum(axis=1, keepdims=True))
-
-
-def _kl(p: np.ndarray, q: np.ndarray) -> float:
-    eps = 1e-12
-    return float(np.mean(np.sum(p * (np.log(p + eps) - np.log(q + eps)), axis=1)))
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a2 = a.reshape(len(a), -1).astype(np.float64)
-    b2 = b.reshape(len(b), -1).astype(np.float64)
-    num = np.sum(a2 * b2, axis=1)
-    den = np.linalg.norm(a2, axis=1) * np.linalg.norm(b2, axis=1)
-    cos = np.where(den > 0, num / np.where(den > 0, den, 1), 1.0)
-    return float(np.mean(cos))
 
 
 def quality(
@@ -51,6 +29,9 @@ def quality(
 ) -> Quality:
     """Compare ``candidate`` outputs with ``reference`` outputs (and ``labels`` if given).
 
+    The numbers come from :mod:`edgeinfer.evaluate.metrics` (as ``compare`` computes them);
+    whether the outputs already are probabilities is decided from the reference.
+
     Args:
         reference: FP32 reference outputs, ``(N, classes)`` (logits or probabilities).
         candidate: candidate outputs of the same shape.
@@ -58,26 +39,26 @@ def quality(
         confidence: reference top-1 probability that makes an input "confident".
         mode: ``labels`` or ``fidelity`` (None: labels when given).
         subset: mark the result as measured on the quick subset.
+
+    Raises:
+        ValueError: the two outputs have different shapes.
     """
     if reference.shape != candidate.shape:
         raise ValueError(f"output shapes differ: {reference.shape} vs {candidate.shape}")
     n = len(reference)
     mode = mode or ("labels" if labels is not None else "fidelity")
-    if reference.ndim != 2 or reference.shape[1] < 2:  # not class scores: cosine only
-        return Quality(mode, n, cosine=_cosine(reference, candidate), subset=subset)
-    p_ref, p_cand = as_probs(reference), as_probs(candidate)
-    ref_top = p_ref.argmax(axis=1)
-    cand_top = p_cand.argmax(axis=1)
-    k = min(5, p_cand.shape[1])
-    top5 = np.argpartition(-p_cand, k - 1, axis=1)[:, :k]
-    agree = ref_top == cand_top
-    confident = p_ref.max(axis=1) >= confidence
+    cosine = float(np.mean(metrics.cosine_rows(reference, candidate)))
+    if not metrics.is_class_scores(reference.shape):  # not class scores: cosine only
+        return Quality(mode, n, cosine=cosine, subset=subset)
+    already = metrics.looks_like_probabilities(reference)
+    agree = metrics.agreement(reference, candidate)
+    confident = metrics.confident(metrics.probabilities(reference, already=already), confidence)
     n_conf = int(confident.sum())
-    top1 = drop = None
-    if labels is not None:
-        lab = np.asarray(labels).reshape(-1)
-        top1 = float(np.mean(cand_top == lab))
-        drop = 100.0 * (float(np.mean(ref_top == lab)) - top1)
+    kl = metrics.kl_divergence(
+        metrics.log_probabilities(reference, already=already),
+        metrics.log_probabilities(candidate, already=already),
+    )
+    top1, drop = _top1_and_drop(reference, candidate, labels)
     return Quality(
         mode=mode,
         n=n,
@@ -86,11 +67,23 @@ def quality(
         agreement=float(agree.mean()),
         agreement_confident=float(agree[confident].mean()) if n_conf else None,
         n_confident=n_conf,
-        top5_containment=float(np.mean(np.any(top5 == ref_top[:, None], axis=1))),
-        mean_kl=_kl(p_ref, p_cand),
-        cosine=_cosine(reference, candidate),
+        top5_containment=float(np.mean(metrics.top_k_contains(candidate, reference, 5))),
+        mean_kl=float(np.mean(kl)),
+        cosine=cosine,
         subset=subset,
     )
+
+
+def _top1_and_drop(
+    reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None
+) -> tuple[float | None, float | None]:
+    """The candidate's top-1 accuracy and the reference's minus it in points (None, None
+    without labels)."""
+    if labels is None:
+        return None, None
+    lab = np.asarray(labels).reshape(-1)
+    top1 = float(np.mean(metrics.as_rows(candidate).argmax(axis=1) == lab))
+    return top1, 100.0 * (float(np.mean(metrics.as_rows(reference).argmax(axis=1) == lab)) - top1)
 
 
 def clearly_misses(

@@ -13,8 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from edgeinfer.passes.base import node_names
 from edgeinfer.search.results import Quality
+
+if TYPE_CHECKING:
+    import onnx
 
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
@@ -29,7 +34,7 @@ def ort_quantizable_ops() -> frozenset[str]:
 
 
 def quantizable_layers(
-    proto: object,
+    proto: onnx.ModelProto,
     weighted: Sequence[str] = WEIGHTED_OPS,
     quantizable: Sequence[str] | frozenset[str] | None = None,
 ) -> list[Layer]:
@@ -37,16 +42,15 @@ def quantizable_layers(
     quantizable nodes that follow it (activation, Add, pooling …) up to the next weighted
     node, so keeping a layer in FP32 also removes the Q/DQ pairs between its nodes.
 
-    Unnamed nodes get the name the precision passes give them (``<OpType>_<index>``).
-    ``quantizable`` None: every op type ONNX Runtime quantizes.
+    Nodes are named by :func:`edgeinfer.passes.base.node_names` (what ``--exclude`` and the
+    precision passes use). ``quantizable`` None: every op type ONNX Runtime quantizes.
     """
     ops = set(ort_quantizable_ops() if quantizable is None else quantizable) | set(weighted)
     layers: list[list[str]] = []
     pending: list[str] = []  # quantizable nodes before the first weighted one
-    for i, node in enumerate(proto.graph.node):  # type: ignore[attr-defined]
+    for node, name in zip(proto.graph.node, node_names(proto), strict=True):
         if node.op_type not in ops:
             continue
-        name = node.name or f"{node.op_type}_{i}"
         if node.op_type in weighted:
             layers.append([*pending, name])
             pending = []

@@ -166,8 +166,9 @@ def run_search(
     data, mode, note = _data(cfg, ref)
     interrupted = False
     with Progress(cfg.quiet) as progress:
-        search = Search(source.model, cfg, data, mode, progress, console.print)
-        console.print(f"[bold]optimize[/] {source.name}: {note}")
+        log = (progress.console or console).print  # above the bars while they are shown
+        search = Search(source.model, cfg, data, mode, progress, log)
+        log(f"[bold]optimize[/] {source.name}: {note}")
         try:
             _run_phases(search, cfg, source, ref)
         except KeyboardInterrupt:
@@ -244,13 +245,3 @@ def _latency_text(result: OptimizeResult) -> str:
     ms = result.config.get("budget", {}).get("latency_budget_ms")
     return f", latency <= {ms:g} ms" if ms else ""
 
-
-def summary(result: OptimizeResult) -> dict[str, Any]:
-    """A few headline numbers (for scripts and the benchmark)."""
-    w = result.candidate(result.winner) if result.winner else None
-    return {
-        "winner": result.winner,
-        "p50_ms": w.latency.p50 if w and w.latency else None,
-        "speedup_vs_baseline": result.speedup_vs_baseline,
-        "budget_met": result.budget_met,
-    }

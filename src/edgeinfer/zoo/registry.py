@@ -67,10 +67,6 @@ class ZooEntry:
         if self.extra is not None and self.extra not in _EXTRA_MODULES:
             raise ConfigError(f"zoo entry '{self.name}': unknown extra '{self.extra}'")
 
-    @property
-    def input_text(self) -> str:
-        return "x".join(str(d) for d in self.input_shape)
-
     def missing(self) -> list[str]:
         """Modules needed to build this entry that are not importable (empty: available)."""
         mods = (*_EXTRA_MODULES.get(self.extra or "", ()), *self.needs)

@@ -8,10 +8,6 @@ an ``nncf.IgnoredScope`` over the OpenVINO ops converted from those nodes.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,8 +39,8 @@ def single_samples(feeds: list[Feed], model: Model) -> list[Feed]:
 
 
 def named_model(model: Model) -> Model:
-    """``model`` with unnamed nodes named ``<OpType>_<index>``, as the QDQ pass names them, so
-    ``--exclude`` names mean the same nodes on both INT8 routes."""
+    """``model`` with unnamed nodes named by :func:`edgeinfer.passes.base.node_names`, as the
+    QDQ pass names them, so ``--exclude`` names mean the same nodes on both INT8 routes."""
     from edgeinfer.model import Model
     from edgeinfer.passes.base import copy_proto, ensure_node_names
 
@@ -79,19 +75,6 @@ def ignored_ov_ops(ov_model: ov.Model, onnx_names: list[str]) -> list[str]:
     return out
 
 
-@contextlib.contextmanager
-def _nncf_log_level(level: int) -> Iterator[None]:
-    """NNCF logs every ignored node at INFO (hundreds of lines): keep only warnings while it
-    runs, then restore its logger."""
-    logger = logging.getLogger("nncf")
-    old = logger.level
-    logger.setLevel(level)
-    try:
-        yield
-    finally:
-        logger.setLevel(old)
-
-
 def nncf_quantize(
     ov_model: ov.Model,
     model: Model,
@@ -107,7 +90,8 @@ def nncf_quantize(
         model: the ONNX model it came from (named by :func:`named_model`).
         config: the build config (calibration, exclude).
         settings: NNCF preset and bias correction.
-        quiet: no progress bars (NNCF's own bars print to stdout; they are swallowed).
+        quiet: no progress bars of edgeinfer's own (NNCF prints its bars and logs to stdout
+            as it chooses; the CLI keeps them off its output, see edgeinfer.cli.console).
 
     Returns:
         The quantized model and a note describing the route.
@@ -129,9 +113,7 @@ def nncf_quantize(
     if config.exclude:
         ops = ignored_ov_ops(ov_model, excluded_onnx_nodes(model, config.exclude))
         kwargs["ignored_scope"] = nncf.IgnoredScope(names=ops, validate=False)
-    silence = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
-    with silence, _nncf_log_level(logging.WARNING):
-        quantized = nncf.quantize(ov_model, nncf.Dataset(samples), **kwargs)
+    quantized = nncf.quantize(ov_model, nncf.Dataset(samples), **kwargs)
     note = (
         f"int8 route: NNCF {nncf.__version__} nncf.quantize (preset {settings.nncf_preset}, "
         f"fast_bias_correction {settings.fast_bias_correction}, {len(samples)} samples of "
