@@ -185,6 +185,8 @@ class BuildConfig:
             (:meth:`edgeinfer.backends.base.Backend.options`).
         exclude: node names or op types kept in FP32 when lowering precision.
         calibration: calibration settings for int8 (a mapping is parsed), None otherwise.
+        passes: registered graph passes run, in order, before precision lowering
+            (``edgeinfer.passes.list_passes()``; e.g. ``simplify``).
         version: format version of this config.
     """
 
@@ -196,6 +198,7 @@ class BuildConfig:
     options: tuple[tuple[str, OptionValue], ...] = field(default=(), metadata=serde.AS_MAPPING)
     exclude: tuple[str, ...] = ()
     calibration: CalibrationConfig | None = None
+    passes: tuple[str, ...] = ()
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -209,6 +212,9 @@ class BuildConfig:
             raise ConfigError(f"threads must be a positive integer, got {self.threads!r}")
         object.__setattr__(self, "options", _freeze_options(self.options))
         object.__setattr__(self, "exclude", tuple(self.exclude))
+        if isinstance(self.passes, str) or not all(isinstance(p, str) and p for p in self.passes):
+            raise ConfigError(f"passes must be a list of pass names, got {self.passes!r}")
+        object.__setattr__(self, "passes", tuple(self.passes))
         object.__setattr__(self, "calibration", _calibration(self.calibration))
         serde.check_version(self.WHAT, self.version, CONFIG_VERSION)
 
@@ -252,6 +258,8 @@ class BuildConfig:
         calibration field does not change the key by being written as null or omitted.
         """
         data = self.to_dict()
+        if not data["passes"]:  # added after 0.1: keys of pass-less configs stay the same
+            del data["passes"]
         if data["calibration"] is not None:
             data["calibration"] = {k: v for k, v in data["calibration"].items() if v is not None}
         blob = json.dumps(data, sort_keys=True).encode()
@@ -260,6 +268,8 @@ class BuildConfig:
     def label(self) -> str:
         """Short human label: ``onnxruntime/int8(entropy)``."""
         extra = f"({self.calibration.method})" if self.calibration else ""
+        if self.passes:
+            extra += "[" + ",".join(self.passes) + "]"
         if self.exclude:
             extra += f"+{len(self.exclude)}fp32"
         return f"{self.backend}/{self.precision}{extra}"

@@ -9,9 +9,8 @@ from edgeinfer.builder import build, load_runner
 from edgeinfer.calibration import CalibrationConfig
 from edgeinfer.config import BuildConfig
 from edgeinfer.engine import Engine
-from edgeinfer.errors import BackendError
 from edgeinfer.model import Model
-from edgeinfer.passes import lower_precision
+from edgeinfer.passes import run_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +50,15 @@ def test_fp16_and_int8_engines_agree_with_fp32(fashion: Model) -> None:
     assert any(n.startswith("calibration: ") for n in int8.manifest.notes)
 
 
-def test_lower_precision_api(fashion: Model) -> None:
-    same, notes = lower_precision(fashion, BuildConfig())
+def test_run_pipeline_api(fashion: Model) -> None:
+    same, notes = run_pipeline(fashion, BuildConfig())
     assert same is fashion and notes == []
-    half, notes = lower_precision(fashion, BuildConfig(precision="fp16", exclude=("Gemm",)))
+    half, notes = run_pipeline(fashion, BuildConfig(precision="fp16", exclude=("Gemm",)))
     gemm = next(n for n in half.proto.graph.node if n.op_type == "Gemm")
     types = {i.name: i.data_type for i in half.proto.graph.initializer}
     assert all(types.get(x, 1) == 1 for x in gemm.input)  # FP32 weights kept
-    with pytest.raises(BackendError, match="precision 'bf16' is not an ONNX graph pass"):
-        lower_precision(fashion, BuildConfig(backend="openvino", precision="bf16"))
+    same, notes = run_pipeline(fashion, BuildConfig(backend="openvino", precision="bf16"))
+    assert same is fashion and notes == []  # bf16 is an inference precision, not a graph pass
 
 
 @pytest.mark.slow

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import numpy as np
 
 from edgeinfer.backends.options import NoOptions, parse_options
-from edgeinfer.errors import BackendError, FeedError, MissingExtraError
+from edgeinfer.errors import BackendError, ConfigError, FeedError, MissingExtraError
+from edgeinfer.passes.pipeline import check_passes
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig, OptionValue
@@ -179,6 +180,12 @@ class Backend(ABC, Generic[OptionsT]):
                 f"it supports {', '.join(self.precisions)}"
             )
         self.options(config)
+        if config.passes and self.capabilities.needs_torch_source:
+            raise ConfigError(
+                f"backend '{self.name}' builds from the PyTorch module; graph passes "
+                f"({', '.join(config.passes)}) apply to ONNX backends: drop --pass"
+            )
+        check_passes(config.passes)
 
     def fp32_twin(self, config: BuildConfig) -> BuildConfig:
         """The FP32 build of ``config`` on this backend (same threads and runtime options;

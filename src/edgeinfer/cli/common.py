@@ -25,6 +25,14 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="backend option, e.g. optimization_level=extended (repeatable)",
     )
+    p.add_argument(
+        "--pass",
+        dest="passes",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="graph pass to run before precision lowering, e.g. simplify (repeatable)",
+    )
 
 
 def parse_options(items: list[str]) -> dict[str, str | int | float | bool]:
@@ -83,6 +91,7 @@ def build_config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
         precision=getattr(args, "precision", "fp32") or "fp32",
         threads=args.threads,
         options=tuple(parse_options(args.option).items()),
+        passes=tuple(getattr(args, "passes", ())),
         **extra,
     )
 

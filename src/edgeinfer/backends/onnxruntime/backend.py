@@ -16,6 +16,7 @@ from edgeinfer.backends.base import Backend, BuildResult, Capabilities, Int8Rout
 from edgeinfer.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
 from edgeinfer.errors import BackendError, first_line
+from edgeinfer.passes import PassContext, run_pipeline
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig
@@ -54,12 +55,9 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
         import onnxruntime as ort
 
         from edgeinfer.backends.onnxruntime.precision import executed_precision
-        from edgeinfer.passes.precision import lower_precision
-
         options = self.options(config)
-        model, notes = lower_precision(
-            model, config, quiet=quiet, preprocess=options.quant_preprocess
-        )
+        context = PassContext(quiet=quiet, quant_preprocess=options.quant_preprocess)
+        model, notes = run_pipeline(model, config, context)
         so = session_options(config.threads, options.optimization_level)
         so.optimized_model_filepath = str(directory / PAYLOAD)
         if model.proto.ByteSize() > 2**31 - 1:

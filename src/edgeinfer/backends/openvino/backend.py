@@ -1,6 +1,6 @@
 """OpenVINO CPU backend.
 
-Build: ONNX (FP32, or INT8 QDQ from :func:`edgeinfer.passes.precision.lower_precision`) →
+Build: ONNX (after :func:`edgeinfer.passes.run_pipeline`: FP32, or INT8 QDQ) →
 OpenVINO IR (``model.xml`` + ``model.bin``, weights kept in FP32), optionally quantized by
 NNCF (``quantizer=nncf``). The IR is compiled once during the build to read back the
 precision the CPU plugin really executes, which the manifest records: OpenVINO's CPU plugin
@@ -34,6 +34,7 @@ from edgeinfer.backends.openvino.settings import (
     requested_hint,
 )
 from edgeinfer.errors import BackendError, first_line
+from edgeinfer.passes import PassContext, run_pipeline
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -133,19 +134,20 @@ def _to_openvino(
 ) -> tuple[ov.Model, list[str]]:
     """The ``ov.Model`` to save: FP32, INT8 from QDQ ONNX (OpenVINO turns QDQ pairs into
     FakeQuantize), or INT8 by NNCF; plus notes naming the route."""
+    context = PassContext(quiet=quiet)
     if config.precision == "int8" and settings.quantizer == "nncf":
         from edgeinfer.backends.openvino.nncf import named_model, nncf_quantize
 
-        named = named_model(model)
+        graph, notes = run_pipeline(model, config, context, lower=False)
+        named = named_model(graph)
         ov_model, route = nncf_quantize(_convert(named), named, config, settings, quiet=quiet)
-        return ov_model, [route]
-    if config.precision == "int8":
-        from edgeinfer.passes.precision import lower_precision
-
-        lowered, notes = lower_precision(model, config, quiet=quiet)
-        route = "int8 route: QDQ ONNX from edgeinfer.passes (static, calibrated)"
-        return _convert(lowered), [route, *notes]
-    return _convert(model), []
+        return ov_model, [*notes, route]
+    # int8 by QDQ: OpenVINO turns the QDQ pairs into FakeQuantize; fp16/bf16 are hints
+    lower = config.precision == "int8"
+    graph, notes = run_pipeline(model, config, context, lower=lower)
+    if lower:
+        notes.insert(0, "int8 route: QDQ ONNX from edgeinfer.passes (static, calibrated)")
+    return _convert(graph), notes
 
 
 def _notes(
