@@ -78,7 +78,6 @@ class ResolvedModel:
     model: Model
     name: str
     kind: str
-    zoo_name: str | None = None
 
 
 def resolve_model(
@@ -110,7 +109,7 @@ def resolve_model(
             f"(package.module:factory); pass a .onnx path or one of: "
             f"{', '.join(zoo.list_models())} (see: edgeinfer zoo list)"
         )
-    return ResolvedModel(zoo.get_model(name, quiet=bool(quiet)), name, "zoo", name)
+    return ResolvedModel(zoo.get_model(name, quiet=bool(quiet)), name, "zoo")
 
 
 def resolve_engine(

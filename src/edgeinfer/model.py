@@ -212,10 +212,6 @@ class Model:
             f"model has no input '{name}'; its inputs are " + ", ".join(s.name for s in self.inputs)
         )
 
-    def initializer_bytes(self) -> int:
-        """Total size of the weights in bytes."""
-        return sum(len(t.raw_data) for t in self._proto.graph.initializer)
-
     def save(self, path: str | Path) -> Path:
         """Write the model atomically (external data for models over 2 GiB)."""
         import onnx
@@ -235,11 +231,6 @@ class Model:
         else:
             atomic_write_bytes(p, self._proto.SerializeToString())
         return p
-
-    @property
-    def has_torch_source(self) -> bool:
-        """Whether the PyTorch module behind this graph is known (see :attr:`torch_source`)."""
-        return self.torch_source is not None
 
     def random_feed(self, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
         """Seeded random inputs matching the specs (see :func:`edgeinfer.tensors.random_feed`)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -114,7 +114,6 @@ class Timing:
     samples_ns: np.ndarray
     ratio_vs_baseline: float | None
     throughput: float
-    round_p50: list[float] = field(default_factory=list)
 
     def cdf_samples_ms(self) -> list[float]:
         ms = np.sort(self.samples_ns.astype(np.float64) / 1e6)
@@ -161,5 +160,5 @@ def interleaved_latency(
         ratio = None
         if baseline is not None and p50s.get(baseline):
             ratio = float(np.median(np.array(p50s[n]) / np.array(p50s[baseline])))
-        out[n] = Timing(latency_stats(lat), lat, ratio, lat.size / (lat.sum() / 1e9), p50s[n])
+        out[n] = Timing(latency_stats(lat), lat, ratio, lat.size / (lat.sum() / 1e9))
     return out

@@ -17,16 +17,6 @@ from edgeinfer.config import BuildConfig
 
 RESULT_VERSION = 1
 
-# Candidate states, in the order a candidate moves through them.
-STATUSES = (
-    "pending",  # enumerated, nothing done yet
-    "probed",  # built, quick latency and subset accuracy measured
-    "pruned",  # dropped after the cheap checks (reasons say why)
-    "measured",  # finalist: full accuracy and interleaved latency
-    "error",  # build or run failed (error says why)
-    "skipped",  # not tried: time budget or Ctrl-C
-)
-
 
 @dataclass(frozen=True)
 class Quality:
@@ -85,7 +75,11 @@ class CandidateResult:
         config: its build config (None for the PyTorch eager baseline).
         kind: ``engine`` or ``torch-eager`` (the user's PyTorch starting point).
         role: ``baseline``, ``reference``, ``mixed`` or empty.
-        status: pending, probed, pruned, measured, error or skipped.
+        status: in the order a candidate moves through them: ``pending`` (enumerated,
+            nothing done yet), ``probed`` (built, quick latency and subset accuracy
+            measured), ``pruned`` (dropped after the cheap checks; reasons say why),
+            ``measured`` (finalist: full accuracy and interleaved latency), ``error`` (build
+            or run failed; error says why) or ``skipped`` (not tried: time budget or Ctrl-C).
         executed_precision: what the engine really runs in.
         latency: latency statistics (ms).
         latency_source: ``probe`` or ``interleaved``.
