@@ -19,6 +19,7 @@ import numpy as np
 from edgeinfer import serde
 from edgeinfer.backends.base import Runner
 from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.data.datasets import open_dataset
 from edgeinfer.data.specs import image_input
 from edgeinfer.errors import ConfigError, DataError
 from edgeinfer.evaluate import metrics
@@ -94,8 +95,6 @@ class PipelineResult:
 def camera_frames(data: str, size: tuple[int, int], count: int = 16) -> list[np.ndarray]:
     """Real images (from a dataset spec) resized to a camera resolution, RGB uint8."""
     from PIL import Image
-
-    from edgeinfer.data.datasets import open_dataset
 
     ds = open_dataset(data, limit=count)
     frames = []

@@ -5,8 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options
+from edgeinfer.cli.build import print_guardrail
+from edgeinfer.cli.common import (
+    add_build_options,
+    command_line,
+    open_engine,
+    parse_shapes,
+    parse_size,
+    write_json,
+)
 from edgeinfer.cli.console import stdout_console
+from edgeinfer.cli.eval import preprocess_from_args
+from edgeinfer.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -68,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
 
     from edgeinfer.bench.latency import BenchConfig, bench_runner
     from edgeinfer.builder import load_runner
-    from edgeinfer.cli.common import command_line, open_engine, parse_shapes, write_json
     from edgeinfer.report.tables import latency_table
 
     cfg = BenchConfig(
@@ -90,8 +99,6 @@ def run(args: argparse.Namespace) -> int:
     stdout_console().print(latency_table(result))
     data = result.to_dict(include_samples=args.samples)
     if engine.manifest.precision != "fp32" and not args.no_guardrail:
-        from edgeinfer.cli.build import print_guardrail
-
         comparison = print_guardrail(engine, args)
         data["guardrail"] = None if comparison is None else comparison.to_dict()
     if args.json:
@@ -101,13 +108,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
-
     from edgeinfer.bench.pipeline import PipelineConfig, bench_pipeline
     from edgeinfer.builder import load_runner
-    from edgeinfer.cli.common import command_line, parse_size, write_json
-    from edgeinfer.cli.eval import preprocess_from_args
     from edgeinfer.data.specs import resolve_preprocess
-    from edgeinfer.errors import ConfigError
     from edgeinfer.host import current_host
     from edgeinfer.report.tables import pipeline_table
 

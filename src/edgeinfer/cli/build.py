@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options, build_config_from_args
+from edgeinfer.cli.common import add_build_options, build_config_from_args, command_line, write_json
 from edgeinfer.cli.console import stdout_console
+from edgeinfer.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -75,7 +76,6 @@ def calibration_from_args(args: argparse.Namespace) -> Any:
         ConfigError: calibration flags with a precision that does not calibrate.
     """
     from edgeinfer.calibration import CalibrationConfig
-    from edgeinfer.errors import ConfigError
 
     given = {key: getattr(args, flag) for flag, key in _CALIB_FLAGS if getattr(args, flag)}
     if args.symmetric_activations:
@@ -117,8 +117,6 @@ def run(args: argparse.Namespace) -> int:
     if config.precision != "fp32" and not args.no_guardrail:
         comparison = print_guardrail(engine, args)
     if args.json:
-        from edgeinfer.cli.common import command_line, write_json
-
         write_json(
             args.json,
             {

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from edgeinfer.cli.common import dumps
 from edgeinfer.cli.console import echo, stdout, stdout_console
 
 
@@ -35,7 +36,6 @@ def run_inspect(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from edgeinfer.calibration import CalibrationTable
-    from edgeinfer.cli.common import dumps
 
     table = CalibrationTable.load(args.file)
     con = stdout_console()

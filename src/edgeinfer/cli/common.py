@@ -84,6 +84,7 @@ def _coerce(raw: str) -> str | int | float | bool:
 
 
 def build_config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
+    # Library imports here are lazy: every verb imports this module while the parser is built.
     from edgeinfer.config import BuildConfig
 
     return BuildConfig(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options
+from edgeinfer.cli.common import add_build_options, command_line, open_engine, write_json
 from edgeinfer.cli.console import echo, stdout_console
-from edgeinfer.cli.eval import add_data_options
+from edgeinfer.cli.eval import add_data_options, dataset_from_args, preprocess_from_args
+from edgeinfer.errors import ConfigError
 
 EXIT_FAILED = 1
 
@@ -104,8 +105,6 @@ def tolerances_from_args(args: argparse.Namespace) -> Any:
 
 def parse_shapes(items: list[str], specs: Any) -> tuple[dict[str, int], int | None]:
     """``NAME:AxBxC`` flags -> (values of symbolic dims, batch from a symbolic first dim)."""
-    from edgeinfer.errors import ConfigError
-
     by_name = {s.name: s for s in specs}
     dims: dict[str, int] = {}
     batch: int | None = None
@@ -139,8 +138,6 @@ def parse_shapes(items: list[str], specs: Any) -> tuple[dict[str, int], int | No
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from edgeinfer.cli.common import command_line, open_engine, write_json
-    from edgeinfer.cli.eval import dataset_from_args, preprocess_from_args
     from edgeinfer.evaluate.compare import compare_engines
     from edgeinfer.evaluate.tables import fidelity_table
 

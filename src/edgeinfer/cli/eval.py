@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options
+from edgeinfer.cli.common import add_build_options, command_line, open_engine, write_json
 from edgeinfer.cli.console import stdout_console
+from edgeinfer.errors import ConfigError
 
 
 def add_data_options(p: argparse.ArgumentParser, *, required: bool) -> None:
@@ -100,7 +101,6 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from edgeinfer.cli.common import command_line, open_engine, write_json
     from edgeinfer.evaluate.accuracy import evaluate_accuracy
     from edgeinfer.evaluate.corruptions import parse_corruptions, parse_severities
     from edgeinfer.evaluate.robustness import evaluate_robustness
@@ -109,8 +109,6 @@ def run(args: argparse.Namespace) -> int:
     corruptions = parse_corruptions(args.corruptions)
     severities = parse_severities(args.severity)
     if args.severity and not corruptions:
-        from edgeinfer.errors import ConfigError
-
         raise ConfigError("--severity needs --corruptions (e.g. --corruptions noise,blur)")
     dataset = dataset_from_args(args)
     preprocess = preprocess_from_args(args)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edgeinfer.cli.common import dumps
 from edgeinfer.cli.console import echo, stdout_console
 
 
@@ -21,7 +22,6 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from edgeinfer.builder import load_engine
-    from edgeinfer.cli.common import dumps
     from edgeinfer.engine import MANIFEST_NAME
     from edgeinfer.model import Model
 

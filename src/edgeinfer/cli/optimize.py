@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edgeinfer.cli.common import command_line
 from edgeinfer.cli.console import stdout, stdout_console
 
 
@@ -155,7 +156,6 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from edgeinfer.api import optimize
-    from edgeinfer.cli.common import command_line
     from edgeinfer.report.optimize import optimize_table
     from edgeinfer.search import SearchInterrupted, check_budget
 

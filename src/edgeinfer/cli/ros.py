@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edgeinfer.cli.common import command_line, write_json
+from edgeinfer.errors import require
+
 # CLI flag -> node parameter (flags left unset keep the params file's value or the default)
 _FLAGS = {
     "engine": "engine",
@@ -90,8 +93,6 @@ def params_from_args(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from edgeinfer.errors import require
-
     require("rclpy", "ros", purpose="edgeinfer ros")
     if args.install_msgs:
         from edgeinfer.ros.msgs import install_vision_msgs
@@ -113,8 +114,6 @@ def run(args: argparse.Namespace) -> int:
     )
     _print(snap)
     if args.json:
-        from edgeinfer.cli.common import command_line, write_json
-
         write_json(args.json, {"command": command_line(args), **snap})
     return 0
 

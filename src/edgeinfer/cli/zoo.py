@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edgeinfer.cli.common import dumps
 from edgeinfer.cli.console import echo, stdout, stdout_console
 
 
@@ -53,8 +54,6 @@ def _shape(dims: list[Any]) -> str:
 def run_list(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
-
-    from edgeinfer.cli.common import dumps
 
     rows = _rows()
     if args.json:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeinfer.data.base import Dataset
+from edgeinfer.data.folders import load_image
 from edgeinfer.errors import DataError, require
 
 __all__ = ["PHOTO_FILES", "Photos", "photo_paths"]
@@ -99,8 +100,6 @@ class Photos(Dataset):
 
     def _photo(self, k: int) -> np.ndarray:
         if k not in self._cache:
-            from edgeinfer.data.folders import load_image
-
             self._cache[k] = load_image(self.paths[k])
         return self._cache[k]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeinfer.builder import resolve_engine
+from edgeinfer.builder import load_runner, resolve_engine
 from edgeinfer.data.datasets import Dataset, image_input, iter_batches, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.evaluate.corruptions import image_transform
@@ -236,8 +236,6 @@ def evaluate_accuracy(
     """
     eng = resolve_engine(engine)
     if runner is None:
-        from edgeinfer.builder import load_runner
-
         with load_runner(eng) as r:
             return _evaluate(
                 eng, dataset, r, batch_size, corruption, severity, preprocess, seed, quiet

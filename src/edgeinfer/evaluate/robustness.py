@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeinfer.builder import resolve_engine
+from edgeinfer.builder import load_runner, resolve_engine
 from edgeinfer.data.datasets import Dataset
 from edgeinfer.evaluate.accuracy import AccuracyResult, evaluate_accuracy
 from edgeinfer.evaluate.corruptions import DEFAULT_CORRUPTIONS
@@ -97,8 +97,6 @@ def evaluate_robustness(
     quiet: bool | None = None,
 ) -> RobustnessResult:
     """Clean accuracy and accuracy under each corruption x severity (one runner for all)."""
-    from edgeinfer.builder import load_runner
-
     eng = resolve_engine(engine)
     kw: dict[str, Any] = {
         "batch_size": batch_size,

@@ -16,12 +16,11 @@ import numpy as np
 
 from edgeinfer import serde
 from edgeinfer.errors import ConfigError
+from edgeinfer.model import Model
 from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto, node_names
 
 if TYPE_CHECKING:
     import onnx
-
-    from edgeinfer.model import Model
 
 FP16_MAX = 65504.0
 FP16_CONFIG_VERSION = 1
@@ -311,8 +310,6 @@ class Fp16Pass(Pass):
         self.config = config or Fp16Config()
 
     def call(self, model: Model) -> PassResult:
-        from edgeinfer.model import Model as _Model
-
         proto = copy_proto(model)
         conv = _Converter(proto, self.config)
         converted = conv.run()
@@ -329,4 +326,4 @@ class Fp16Pass(Pass):
         if conv.out_of_range:
             kept = ", ".join(f"{op} x{n}" for op, n in sorted(conv.out_of_range.items()))
             notes.append(f"fp16: kept in FP32, weights beyond ±{FP16_MAX:g}: {kept}")
-        return PassResult(_Model.from_proto(proto, model.path), True, tuple(notes))
+        return PassResult(Model.from_proto(proto, model.path), True, tuple(notes))

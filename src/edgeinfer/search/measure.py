@@ -17,6 +17,7 @@ import numpy as np
 
 from edgeinfer.bench.latency import BenchConfig, bench_runner
 from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.data.datasets import image_input, iter_engine_batches, open_dataset
 from edgeinfer.errors import DataError
 
 if TYPE_CHECKING:
@@ -54,8 +55,6 @@ def load_data(spec: str, engine: Engine, *, limit: int | None, seed: int = 0) ->
     Raises:
         DataError: unknown or unusable data (message from the dataset layer).
     """
-    from edgeinfer.data.datasets import image_input, iter_engine_batches, open_dataset
-
     ds = open_dataset(spec, limit=limit, seed=seed)
     xs, ys = [], []
     for x, y in iter_engine_batches(engine, ds, 256):

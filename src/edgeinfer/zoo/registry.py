@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeinfer.errors import ConfigError, EdgeInferError, MissingExtraError
+from edgeinfer.fileio import atomic_directory, atomic_write_json
 from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
 from edgeinfer.source import TorchSource
@@ -244,8 +245,6 @@ def save_model(name: str, out: str | Path, *, force: bool = False, quiet: bool =
     Raises:
         EdgeInferError: unknown name, or ``out`` exists and ``force`` is False.
     """
-    from edgeinfer.fileio import atomic_directory, atomic_write_json
-
     entry = get_entry(name)
     final = Path(out)
     if final.exists() and not force:

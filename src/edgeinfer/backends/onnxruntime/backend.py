@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeinfer.backends import register_backend
 from edgeinfer.backends.base import Backend, BuildResult, Capabilities, Int8Route
+from edgeinfer.backends.onnxruntime.precision import executed_precision
 from edgeinfer.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
 from edgeinfer.errors import BackendError, first_line
@@ -54,7 +55,6 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
     ) -> BuildResult:
         import onnxruntime as ort
 
-        from edgeinfer.backends.onnxruntime.precision import executed_precision
         options = self.options(config)
         context = PassContext(quiet=quiet, quant_preprocess=options.quant_preprocess)
         model, notes = run_pipeline(model, config, context)

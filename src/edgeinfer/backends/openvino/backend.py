@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeinfer.backends import register_backend
 from edgeinfer.backends.base import Backend, BuildResult, Capabilities, Int8Route
+from edgeinfer.backends.openvino.nncf import named_model, nncf_quantize
 from edgeinfer.backends.openvino.runner import OpenVinoRunner
 from edgeinfer.backends.openvino.settings import (
     BIN,
@@ -136,8 +137,6 @@ def _to_openvino(
     FakeQuantize), or INT8 by NNCF; plus notes naming the route."""
     context = PassContext(quiet=quiet)
     if config.precision == "int8" and settings.quantizer == "nncf":
-        from edgeinfer.backends.openvino.nncf import named_model, nncf_quantize
-
         graph, notes = run_pipeline(model, config, context, lower=False)
         named = named_model(graph)
         ov_model, route = nncf_quantize(_convert(named), named, config, settings, quiet=quiet)

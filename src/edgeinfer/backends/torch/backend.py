@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from edgeinfer.backends import register_backend
 from edgeinfer.backends.base import Backend, BuildResult, Capabilities
 from edgeinfer.backends.torch.runner import SOURCE, WEIGHTS, TorchRunner, forward
-from edgeinfer.errors import BackendError, ConfigError, require
+from edgeinfer.errors import BackendError, ConfigError, first_line, require
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig
@@ -76,8 +76,6 @@ def _check_runs(module: Any, model: Model) -> None:
     try:
         outs = forward(module, [feed[s.name] for s in model.inputs])
     except Exception as exc:
-        from edgeinfer.errors import first_line
-
         raise BackendError(
             f"the PyTorch module of '{model.name}' fails on the model's inputs "
             f"({', '.join(s.describe() for s in model.inputs)}): {first_line(exc)}; check the "
