@@ -161,6 +161,7 @@ class Model:
     # -- properties ---------------------------------------------------------------------
     @property
     def proto(self) -> onnx.ModelProto:
+        """The ONNX ``ModelProto`` (treat it as read-only: passes copy it)."""
         return self._proto
 
     @property
@@ -180,7 +181,7 @@ class Model:
 
     @property
     def name(self) -> str:
-        """edgeinfer metadata ``name`` (zoo models), else the file stem, else the graph name."""
+        """The edgeinfer metadata ``name`` (zoo models), else the file stem, else the graph name."""
         named = self.meta("name")
         if isinstance(named, str) and named:
             return named
@@ -205,6 +206,11 @@ class Model:
         return Model(proto, self.path, torch_source=self.torch_source)
 
     def input(self, name: str) -> TensorSpec:
+        """The spec of input ``name``.
+
+        Raises:
+            ModelError: the model has no such input (the message lists its inputs).
+        """
         for spec in self.inputs:
             if spec.name == name:
                 return spec

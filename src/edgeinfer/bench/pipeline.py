@@ -76,12 +76,25 @@ class PipelineConfig:
 
 @dataclass
 class PipelineResult:
+    """Per-stage latencies of the pipeline benchmark.
+
+    Attributes:
+        config: the benchmark's settings.
+        stages: latency statistics (ms) for each of :data:`STAGES`.
+        samples_ns: per-frame times of each stage (ns).
+        preprocess: the preprocessing spec used, as JSON data.
+    """
     config: PipelineConfig
     stages: dict[str, LatencyStats]
     samples_ns: dict[str, np.ndarray] = field(repr=False)
     preprocess: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:
+        """JSON data: config, per-stage statistics (``stages_ms``) and the preprocessing spec.
+
+        Args:
+            include_samples: also write every per-frame time (``samples_ns``).
+        """
         data: dict[str, Any] = {
             "config": self.config.to_dict(),
             "stages_ms": {k: v.to_dict() for k, v in self.stages.items()},
@@ -112,7 +125,8 @@ def camera_frames(data: str, size: tuple[int, int], count: int = 16) -> list[np.
 def postprocess(outputs: dict[str, np.ndarray], top_k: int, threshold: float) -> list[Any]:
     """What the ROS node does per frame: the top-k classes with their probabilities for class
     scores, a binary mask of dense maps, a copy otherwise (kinds as
-    :func:`~edgeinfer.evaluate.metrics.output_kind` tells them)."""
+    :func:`~edgeinfer.evaluate.metrics.output_kind` tells them).
+    """
     results: list[Any] = []
     for value in outputs.values():
         kind = metrics.output_kind(value.shape)

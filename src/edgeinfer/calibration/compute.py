@@ -29,6 +29,7 @@ def default_cache_path(key: CalibrationKey) -> Path:
 def calibration_key(
     model: Model, config: CalibrationConfig, data: CalibrationData
 ) -> CalibrationKey:
+    """The cache key of calibrating ``model`` with ``config`` on ``data``."""
     return CalibrationKey(
         model_hash=model.hash,
         method=config.method,

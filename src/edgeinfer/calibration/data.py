@@ -126,7 +126,8 @@ def calibration_feeds(
     model: Model, config: CalibrationConfig, *, quiet: bool | None = None
 ) -> list[Feed]:
     """Calibration batches for ``model`` as ``{input name: array}`` dicts (see
-    :func:`calibration_data` for the checks)."""
+    :func:`calibration_data` for the checks).
+    """
     return calibration_data(model, config, quiet=quiet).feeds
 
 

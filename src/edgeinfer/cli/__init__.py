@@ -38,6 +38,7 @@ COMMANDS: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``edgeinfer`` argument parser, with every verb of :data:`COMMANDS` registered."""
     parser = argparse.ArgumentParser(
         prog="edgeinfer",
         description="Make trained neural networks fast enough for robots.",
@@ -83,4 +84,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console_main() -> None:
+    """Entry point of the ``edgeinfer`` script: run :func:`main` and exit with its code."""
     sys.exit(main())

@@ -20,6 +20,7 @@ from edgeinfer.errors import ConfigError
 
 
 def register(sub: Any) -> None:
+    """Add the ``bench`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser("bench", help="measure latency percentiles and throughput")
     p.add_argument("target", help="ONNX model (built on the fly, cached) or engine directory")
     add_build_options(p)
@@ -74,6 +75,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Measure latency and throughput of an engine (built on the fly from ONNX) and print them.
+
+    With ``--pipeline`` it times preprocessing, inference and postprocessing on real frames
+    instead; lower-precision engines are also timed against their FP32 build (the guardrail).
+
+    Returns:
+        The exit code: 0.
+    """
     from rich.console import Console
 
     from edgeinfer.bench.latency import BenchConfig, bench_runner

@@ -11,6 +11,7 @@ from edgeinfer.errors import ConfigError
 
 
 def register(sub: Any) -> None:
+    """Add the ``build`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     from edgeinfer.config import METHODS
 
     p = sub.add_parser("build", help="build an engine directory from an ONNX model")
@@ -93,6 +94,11 @@ def calibration_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build an engine directory from an ONNX model, print it and, below FP32, the guardrail.
+
+    Returns:
+        The exit code: 0.
+    """
     from edgeinfer.backends import get_backend
     from edgeinfer.builder import build
     from edgeinfer.calibration import pin_data
@@ -149,7 +155,8 @@ def _print_engine(engine: Any) -> None:
 
 def print_guardrail(engine: Any, args: argparse.Namespace) -> Any:
     """Measure a lower-precision ``engine`` against its FP32 build and print the verdict
-    (shared with ``bench``); returns the :class:`LatencyComparison` or None."""
+    (shared with ``bench``); returns the :class:`LatencyComparison` or None.
+    """
     from rich.markup import escape
 
     from edgeinfer.bench.guardrail import guardrail

@@ -36,6 +36,7 @@ _THRESHOLDS = (
 
 
 def register(sub: Any) -> None:
+    """Add the ``compare`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser(
         "compare",
         help="numerical fidelity of a candidate engine against a reference (exit 1 on fail)",
@@ -83,7 +84,8 @@ def register(sub: Any) -> None:
 
 def tolerances_from_args(args: argparse.Namespace) -> Any:
     """Tolerances from flags; the element-wise check defaults on unless only other
-    thresholds were given."""
+    thresholds were given.
+    """
     from edgeinfer.evaluate.fidelity import Tolerances
 
     others = {dest: getattr(args, dest) for _, dest, _ in _THRESHOLDS}
@@ -136,6 +138,11 @@ def parse_shapes(items: list[str], specs: Any) -> tuple[dict[str, int], int | No
 
 
 def run(args: argparse.Namespace) -> int:
+    """Compare a candidate engine's outputs with a reference engine's and print the verdict.
+
+    Returns:
+        The exit code: 0 when every check passed, 1 (:data:`EXIT_FAILED`) otherwise.
+    """
     from rich.console import Console
 
     from edgeinfer.evaluate.compare import compare_engines

@@ -59,12 +59,14 @@ def dataset_from_args(args: argparse.Namespace) -> Any:
 
 
 def preprocess_from_args(args: argparse.Namespace) -> Any:
+    """The preprocessing spec given by ``--preprocess`` (None when not given)."""
     from edgeinfer.data.specs import parse_preprocess
 
     return parse_preprocess(args.preprocess) if args.preprocess else None
 
 
 def register(sub: Any) -> None:
+    """Add the ``eval`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser(
         "eval",
         help="measure task accuracy on labelled data (top-1/top-5, CI, per class, corruptions)",
@@ -99,6 +101,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Measure an engine's accuracy on labelled data (and under corruptions) and print it.
+
+    Returns:
+        The exit code: 0.
+    """
     from rich.console import Console
 
     from edgeinfer.evaluate.accuracy import evaluate_accuracy

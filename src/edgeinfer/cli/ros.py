@@ -26,6 +26,7 @@ _FLAGS = {
 
 
 def register(sub: Any) -> None:
+    """Add the ``ros`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser(
         "ros",
         help="run an engine as a ROS 2 node (images in, results and diagnostics out)",
@@ -91,6 +92,14 @@ def params_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run an engine as a ROS 2 node until stopped (or install vision_msgs) and print its stats.
+
+    Returns:
+        The exit code: 0.
+
+    Raises:
+        MissingExtraError: rclpy is not installed.
+    """
     from rich.console import Console
 
     require("rclpy", "ros", purpose="edgeinfer ros")

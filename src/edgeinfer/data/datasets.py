@@ -254,6 +254,7 @@ def iter_engine_batches(
     transform: ImageTransform | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """:func:`iter_batches` for the single input of ``engine`` (an Engine or a Model), with
-    the preprocessing :func:`resolve_preprocess` picks."""
+    the preprocessing :func:`resolve_preprocess` picks.
+    """
     spec, _ = resolve_preprocess(ds, engine, override=preprocess)
     return iter_batches(ds, spec, batch_size, input_shape=image_input(engine), transform=transform)

@@ -104,6 +104,11 @@ class Photos(Dataset):
         return self._cache[k]
 
     def image(self, i: int) -> np.ndarray:
+        """Crop ``i``: a seeded random crop of one bundled photo, ``size`` x ``size`` RGB uint8.
+
+        Raises:
+            IndexError: ``i`` is outside ``0 .. count - 1``.
+        """
         if not 0 <= i < self.count:
             raise IndexError(f"photo crop {i} out of range ({self.count})")
         photo = self._photo(i % len(self.paths))

@@ -47,7 +47,8 @@ def compare_engines(
     """Run both engines on the same inputs and compare the candidate to the reference.
 
     Args:
-        candidate, reference: engines, engine directories, Models or ONNX files.
+        candidate: the engine under test: an engine, engine directory, Model or ONNX file.
+        reference: what it is compared with, given the same ways.
         inputs: a :class:`Dataset` (preprocessed with the reference's stored spec, or the
             dataset's default), an iterable of feeds (``{input name: [N, ...] array}``), or
             None for seeded random inputs (``limit`` of them, default 32).

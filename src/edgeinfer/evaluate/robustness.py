@@ -42,6 +42,7 @@ class CorruptionAccuracy:
         return self.clean_top1 - self.result.top1
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: corruption, severity, accuracies, drop and the full result."""
         return {
             "corruption": self.corruption,
             "severity": self.severity,
@@ -71,11 +72,13 @@ class RobustnessResult:
 
     @property
     def mean_corrupted_top1(self) -> float:
+        """Mean top-1 over every corruption and severity (NaN with none)."""
         return (
             float(np.mean([e.result.top1 for e in self.entries])) if self.entries else float("nan")
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: clean result, one entry per corruption x severity, and means."""
         return {
             "clean": self.clean.to_dict(),
             "corruptions": [e.to_dict() for e in self.entries],

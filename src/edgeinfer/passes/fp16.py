@@ -204,7 +204,8 @@ class _Converter:
 
     def keep(self, node: onnx.NodeProto, name: str) -> bool:
         """Whether ``node`` (named ``name`` by :func:`node_names`) stays FP32 by block list
-        or ``--exclude``."""
+        or ``--exclude``.
+        """
         return name in self.blocked_names or node.op_type in self.blocked_ops
 
     # -- rewriting ---------------------------------------------------------------------------
@@ -310,6 +311,9 @@ class Fp16Pass(Pass):
         self.config = config or Fp16Config()
 
     def call(self, model: Model) -> PassResult:
+        """Convert the model to FP16; blocked ops, excluded nodes and ops whose weights exceed
+        the FP16 range stay FP32.
+        """
         proto = copy_proto(model)
         conv = _Converter(proto, self.config)
         converted = conv.run()

@@ -78,7 +78,8 @@ class Int8Config:
 
 def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[Model, list[str]]:
     """Name unnamed nodes and (optionally) run ``quant_pre_process``; the result is what gets
-    calibrated and quantized (its hash keys the calibration cache)."""
+    calibrated and quantized (its hash keys the calibration cache).
+    """
     proto = copy_proto(model)
     ensure_node_names(proto)
     named = Model.from_proto(proto, model.path)
@@ -136,6 +137,11 @@ class Int8Pass(Pass):
         self.last_table: CalibrationTable | None = None
 
     def requires(self, model: Model) -> None:
+        """The common pre-condition, and the model must not be quantized already.
+
+        Raises:
+            ModelError: the model has no nodes or already holds QDQ/quantized ops.
+        """
         super().requires(model)
         bad = sorted({n.op_type for n in model.proto.graph.node if n.op_type in QDQ_OPS})
         if bad:
@@ -145,6 +151,11 @@ class Int8Pass(Pass):
             )
 
     def call(self, model: Model) -> PassResult:
+        """Calibrate (or use the given table) and insert QDQ pairs with ONNX Runtime's quantizer.
+
+        Raises:
+            ConfigError: the given calibration table was made for another model.
+        """
         prepared, notes = prepare_for_quantization(model, preprocess=self.config.preprocess)
         names, ops = check_exclude(prepared.proto, self.config.exclude)
         cal = self.config.calibration

@@ -50,7 +50,8 @@ def _int8(config: BuildConfig, context: PassContext) -> Pass:
 
 class SimplifyPass(Pass):
     """Constant folding and dead-node removal with onnxscript's optimizer (well kept, used by
-    PyTorch's exporter); the result is checked like every pass's."""
+    PyTorch's exporter); the result is checked like every pass's.
+    """
 
     name = "simplify"
 
@@ -93,7 +94,8 @@ def build_pipeline(
     config: BuildConfig, context: PassContext | None = None, *, lower: bool = True
 ) -> PassManager:
     """The passes a build runs: ``config.passes`` in order, then the precision pass of
-    ``config.precision`` when ``lower`` and it has one."""
+    ``config.precision`` when ``lower`` and it has one.
+    """
     ctx = context or PassContext()
     check_passes(config.passes)
     names = list(config.passes)

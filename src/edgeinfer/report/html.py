@@ -75,6 +75,7 @@ def _row(result: OptimizeResult, r: CandidateResult) -> str:
 
 
 def table_html(result: OptimizeResult) -> str:
+    """The candidates table as HTML, one row per candidate in report order."""
     head = [
         "candidate",
         "status",

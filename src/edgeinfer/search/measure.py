@@ -37,6 +37,7 @@ class EvalData:
     input_name: str
 
     def head(self, n: int) -> EvalData:
+        """The first ``n`` samples (and labels), e.g. the quick-probe subset."""
         return EvalData(
             self.x[:n],
             None if self.labels is None else self.labels[:n],
@@ -46,6 +47,7 @@ class EvalData:
 
     @property
     def n(self) -> int:
+        """Number of samples held."""
         return len(self.x)
 
 
@@ -115,6 +117,7 @@ class Timing:
     throughput: float
 
     def cdf_samples_ms(self) -> list[float]:
+        """The sorted latencies in ms, thinned to at most ``MAX_CDF_SAMPLES`` evenly spaced ones."""
         ms = np.sort(self.samples_ns.astype(np.float64) / 1e6)
         if ms.size > MAX_CDF_SAMPLES:
             ms = ms[np.linspace(0, ms.size - 1, MAX_CDF_SAMPLES).astype(int)]

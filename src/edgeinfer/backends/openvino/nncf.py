@@ -42,7 +42,8 @@ def single_samples(feeds: list[Feed], model: Model) -> list[Feed]:
 
 def named_model(model: Model) -> Model:
     """``model`` with unnamed nodes named by :func:`edgeinfer.passes.base.node_names`, as the
-    QDQ pass names them, so ``--exclude`` names mean the same nodes on both INT8 routes."""
+    QDQ pass names them, so ``--exclude`` names mean the same nodes on both INT8 routes.
+    """
     proto = copy_proto(model)
     if not ensure_node_names(proto):
         return model
@@ -62,7 +63,8 @@ def excluded_onnx_nodes(model: Model, exclude: tuple[str, ...]) -> list[str]:
 
 def ignored_ov_ops(ov_model: ov.Model, onnx_names: list[str]) -> list[str]:
     """OpenVINO op names converted from the ONNX nodes (``N`` and ``N/...``, e.g. a Conv's
-    ``N/WithoutBiases``)."""
+    ``N/WithoutBiases``).
+    """
     wanted = set(onnx_names)
     out = []
     for op in ov_model.get_ordered_ops():
