@@ -77,11 +77,11 @@ class CandidateResult:
         config: its build config (None for the PyTorch eager baseline).
         kind: ``engine`` or ``torch-eager`` (the user's PyTorch starting point).
         role: ``baseline``, ``reference``, ``mixed`` or empty.
-        status: in the order a candidate moves through them: ``pending`` (enumerated,
-            nothing done yet), ``probed`` (built, quick latency and subset accuracy
-            measured), ``pruned`` (dropped after the cheap checks; reasons say why),
-            ``measured`` (finalist: full accuracy and interleaved latency), ``error`` (build
-            or run failed; error says why) or ``skipped`` (not tried: time budget or Ctrl-C).
+        status: ``pending`` (enumerated, nothing done yet), ``probed`` (built, quick latency
+            and subset accuracy measured), ``pruned`` (dropped after the cheap checks;
+            reasons say why), ``measured`` (finalist: full accuracy and interleaved latency),
+            ``error`` (build or run failed; error says why) or ``skipped`` (not tried: time
+            budget or Ctrl-C), in the order a candidate moves through them.
         executed_precision: what the engine really runs in.
         latency: latency statistics (ms).
         latency_source: ``probe`` or ``interleaved``.
