@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -132,6 +133,17 @@ def test_second_calibration_reuses_the_cache(tmp_path: Path) -> None:
     assert calibrate(_model(), same).from_cache
 
 
+# Changes of the calibration config itself (the other changes touch the data or the model).
+_CONFIG_CHANGES: dict[str, dict[str, Any]] = {
+    "method": {"method": "entropy"},
+    "percentile": {"percentile": 99.0},
+    "samples": {"samples": 40},
+    "seed": {"seed": 1, "samples": 20},
+    "batch": {"batch_size": 8},
+    "symmetric": {"symmetric_activations": True},
+}
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -157,18 +169,8 @@ def test_any_key_change_invalidates(tmp_path: Path, change: str) -> None:
         )
     first = calibrate(model, base)
     cfg, m = base, model
-    if change == "method":
-        cfg = CalibrationConfig(**{**base.to_dict(), "method": "entropy"})
-    elif change == "percentile":
-        cfg = CalibrationConfig(**{**base.to_dict(), "percentile": 99.0})
-    elif change == "samples":
-        cfg = CalibrationConfig(**{**base.to_dict(), "samples": 40})
-    elif change == "seed":
-        cfg = CalibrationConfig(**{**base.to_dict(), "seed": 1, "samples": 20})
-    elif change == "batch":
-        cfg = CalibrationConfig(**{**base.to_dict(), "batch_size": 8})
-    elif change == "symmetric":
-        cfg = CalibrationConfig(**{**base.to_dict(), "symmetric_activations": True})
+    if change in _CONFIG_CHANGES:
+        cfg = CalibrationConfig(**{**base.to_dict(), **_CONFIG_CHANGES[change]})
     elif change == "data":  # same spec string, different arrays
         write_calib(tmp_path / "a.npz", n=48, seed=5)
     elif change == "model":

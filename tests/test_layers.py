@@ -51,27 +51,29 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _targets(node: ast.AST, path: Path) -> list[str]:
+    """The ``edgeinfer`` modules one import statement of ``path`` imports."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level:  # relative import: resolve against this module's package
+            base = _module_name(path).split(".")
+            if path.name != "__init__.py":
+                base = base[:-1]
+            base = base[: len(base) - node.level + 1]
+            target = ".".join([*base, node.module] if node.module else base)
+        else:
+            target = node.module or ""
+        if target == "edgeinfer":
+            return [f"edgeinfer.{a.name}" for a in node.names]
+        return [target] if target.startswith("edgeinfer.") else []
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name.startswith("edgeinfer.")]
+    return []
+
+
 def _imports(path: Path) -> list[tuple[str, int]]:
     """Every ``edgeinfer`` module imported by ``path`` (anywhere in it) with the line."""
-    out = []
-    module = _module_name(path)
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:  # relative import: resolve against this module's package
-                base = module.split(".")
-                if path.name != "__init__.py":
-                    base = base[:-1]
-                base = base[: len(base) - node.level + 1]
-                target = ".".join([*base, node.module] if node.module else base)
-            else:
-                target = node.module or ""
-            if target == "edgeinfer":
-                out.extend((f"edgeinfer.{a.name}", node.lineno) for a in node.names)
-            elif target.startswith("edgeinfer."):
-                out.append((target, node.lineno))
-        elif isinstance(node, ast.Import):
-            out.extend((a.name, node.lineno) for a in node.names if a.name.startswith("edgeinfer."))
-    return out
+    tree = ast.parse(path.read_text())
+    return [(target, node.lineno) for node in ast.walk(tree) for target in _targets(node, path)]
 
 
 def _edges() -> dict[tuple[str, str], list[str]]:
@@ -147,6 +149,109 @@ def _docs_table() -> dict[int, set[str]]:
 def test_docs_table_matches_the_enforced_floors() -> None:
     docs = _docs_table()
     assert docs == {f: set(u) for f, u in FLOORS.items()}
+
+
+# -- own-module imports at top level ------------------------------------------------------------
+# A function-level ``from edgeinfer... import`` is allowed only for the reasons below; every
+# other import of an edgeinfer module sits at the top of its module (``if TYPE_CHECKING:``
+# blocks are not function-level and stay as they are).
+
+# Modules that import a heavy or optional package at import time: importers load them lazily.
+LAZY_TARGETS: dict[str, str] = {
+    "edgeinfer.zoo.archs": "imports torch",
+    "edgeinfer.ros.node": "imports rclpy",
+}
+HEAVY_PACKAGES = ("torch", "openvino", "nncf", "rclpy", "matplotlib", "skimage", "sklearn")
+
+# Importing modules whose function-level imports are deliberate, and why.
+LAZY_IMPORTERS: dict[str, str] = {
+    "edgeinfer": "lazy re-exports keep `import edgeinfer` free of numpy and onnx "
+    "(tests/test_imports.py)",
+    "edgeinfer.cli": "verbs import the library inside run() so `edgeinfer --help` and "
+    "`import edgeinfer.cli` stay fast (the CLI's own helpers and edgeinfer.errors excepted)",
+}
+
+
+def _is_module(name: str) -> bool:
+    rel = PACKAGE.joinpath(*name.split(".")[1:])
+    return rel.is_dir() or rel.with_suffix(".py").is_file()
+
+
+def _function_level_imports(path: Path) -> list[tuple[str, int]]:
+    """``edgeinfer`` modules imported inside a function of ``path``, with the line
+    (``from edgeinfer.zoo import archs`` imports ``edgeinfer.zoo.archs``)."""
+    out: list[tuple[str, int]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if in_function:
+                for target in _targets(child, path):
+                    names = [a.name for a in getattr(child, "names", [])]
+                    subs = [f"{target}.{n}" for n in names if _is_module(f"{target}.{n}")]
+                    out.extend((t, child.lineno) for t in subs or [target])
+            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+    visit(ast.parse(path.read_text()), False)
+    return out
+
+
+def _lazy_reason(importer: str, target: str) -> str | None:
+    """Why ``importer`` may import ``target`` inside a function, or None."""
+    if target in LAZY_TARGETS:
+        return LAZY_TARGETS[target]
+    if importer == "edgeinfer":
+        return LAZY_IMPORTERS["edgeinfer"]
+    if importer == "edgeinfer.cli" and target == "edgeinfer.cli.console":
+        return "the console imports logging and typing; `import edgeinfer.cli` stays argparse-only"
+    own = target == "edgeinfer.errors" or target.startswith("edgeinfer.cli.")
+    if (importer == "edgeinfer.cli" or importer.startswith("edgeinfer.cli.")) and not own:
+        return LAZY_IMPORTERS["edgeinfer.cli"]
+    return None
+
+
+def test_own_module_imports_are_at_top_level() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {target}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for target, line in _function_level_imports(path)
+        if _lazy_reason(_module_name(path), target) is None
+    ]
+    assert not found, (
+        "function-level imports of edgeinfer modules (move them to the top of the module, or "
+        "give the reason in LAZY_TARGETS/LAZY_IMPORTERS):\n" + "\n".join(found)
+    )
+
+
+@pytest.mark.parametrize("module", sorted(LAZY_TARGETS))
+def test_lazily_imported_modules_are_heavy(module: str) -> None:
+    """Each module in LAZY_TARGETS really imports a heavy package when it is imported."""
+    path = PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".py")
+    top = [
+        name
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        )
+    ]
+    assert any(name.split(".")[0] in HEAVY_PACKAGES for name in top), top
+
+
+@pytest.mark.parametrize(
+    ("importer", "target", "allowed"),
+    [
+        ("edgeinfer.data.datasets", "edgeinfer.data.folders", False),
+        ("edgeinfer.zoo.export", "edgeinfer.zoo.archs", True),
+        ("edgeinfer.cli.bench", "edgeinfer.builder", True),
+        ("edgeinfer.cli.bench", "edgeinfer.cli.common", False),
+        ("edgeinfer.cli.ros", "edgeinfer.errors", False),
+        ("edgeinfer", "edgeinfer.builder", True),
+    ],
+)
+def test_lazy_reasons(importer: str, target: str, allowed: bool) -> None:
+    assert (_lazy_reason(importer, target) is not None) == allowed
 
 
 @pytest.mark.parametrize(

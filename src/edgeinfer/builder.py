@@ -43,7 +43,8 @@ __all__ = [
 
 def _check_compatible(path: Path, manifest: Manifest) -> None:
     """Refuse an engine built with another version of its backend (the host is checked by
-    :func:`edgeinfer.engine.read_engine`)."""
+    :func:`edgeinfer.engine.read_engine`).
+    """
     backend = get_backend(manifest.backend)
     installed = backend.version()
     if installed != manifest.backend_version:
@@ -66,7 +67,8 @@ def load_engine(path: str | Path, *, verify: bool = True) -> Engine:
 
 def load_runner(engine: Engine | str | Path, **options: Any) -> Runner:
     """A runner for ``engine`` (an :class:`Engine` or engine directory); use it as a context
-    manager: ``with load_runner(engine) as r: r.infer(feed)``."""
+    manager: ``with load_runner(engine) as r: r.infer(feed)``.
+    """
     eng = engine if isinstance(engine, Engine) else load_engine(engine)
     return get_backend(eng.backend).runner(eng, **options)
 
@@ -78,7 +80,6 @@ class ResolvedModel:
     model: Model
     name: str
     kind: str
-    zoo_name: str | None = None
 
 
 def resolve_model(
@@ -110,7 +111,7 @@ def resolve_model(
             f"(package.module:factory); pass a .onnx path or one of: "
             f"{', '.join(zoo.list_models())} (see: edgeinfer zoo list)"
         )
-    return ResolvedModel(zoo.get_model(name, quiet=bool(quiet)), name, "zoo", name)
+    return ResolvedModel(zoo.get_model(name, quiet=bool(quiet)), name, "zoo")
 
 
 def resolve_engine(

@@ -226,12 +226,6 @@ class BuildConfig:
         """The calibration settings of an int8 build: :attr:`calibration` or the defaults."""
         return self.calibration or CalibrationConfig()
 
-    def with_options(self, **options: OptionValue) -> BuildConfig:
-        """This config with ``options`` added or replaced."""
-        merged = dict(self.options)
-        merged.update(options)
-        return replace(self, options=tuple(merged.items()))
-
     def replace(self, **changes: Any) -> BuildConfig:
         """This config with fields changed (validated again)."""
         return replace(self, **changes)

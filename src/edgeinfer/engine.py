@@ -77,12 +77,14 @@ class Manifest:
 
     @property
     def payload_hash(self) -> str:
+        """SHA-256 of the payload's file-name -> hash map (checked on load)."""
         blob = json.dumps(self.payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """The ``manifest.json`` data: the fields, versions first, and ``payload_hash`` (a hash
-        of the payload list, checked on load) after ``payload``."""
+        of the payload list, checked on load) after ``payload``.
+        """
         fields = serde.to_dict(self)
         data = {k: fields.pop(k) for k in ("format_version", "edgeinfer_version")}
         for key, value in fields.items():
@@ -114,6 +116,7 @@ class Engine:
 
     @property
     def backend(self) -> str:
+        """The name of the backend that built the engine."""
         return self.manifest.backend
 
     @property
@@ -123,25 +126,35 @@ class Engine:
 
     @property
     def inputs(self) -> tuple[TensorSpec, ...]:
+        """The engine's input specs."""
         return self.manifest.inputs
 
     @property
     def outputs(self) -> tuple[TensorSpec, ...]:
+        """The engine's output specs."""
         return self.manifest.outputs
 
     @property
     def config(self) -> BuildConfig:
+        """The build config that made the engine."""
         return self.manifest.build_config
 
     @property
     def metadata(self) -> dict[str, Any]:
+        """The manifest's free-form metadata (e.g. preprocessing spec, labels, backend details)."""
         return self.manifest.metadata
 
     @property
     def name(self) -> str:
+        """The source model's name (else the directory's name)."""
         return str(self.manifest.source_model.get("name", self.path.name))
 
     def payload_path(self, name: str) -> Path:
+        """The path of payload file ``name``.
+
+        Raises:
+            EngineError: the manifest lists no such payload file.
+        """
         if name not in self.manifest.payload:
             raise EngineError(
                 f"engine '{self.path}' has no payload file '{name}'; rebuild the engine"
@@ -149,9 +162,11 @@ class Engine:
         return self.path / name
 
     def size_bytes(self) -> int:
+        """Total size of the payload files in bytes."""
         return sum((self.path / n).stat().st_size for n in self.manifest.payload)
 
     def describe(self) -> str:
+        """One line for people: name, backend and version, executed precision."""
         return f"{self.name} [{self.backend} {self.manifest.backend_version}, {self.precision}]"
 
     def __repr__(self) -> str:

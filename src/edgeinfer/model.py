@@ -161,6 +161,7 @@ class Model:
     # -- properties ---------------------------------------------------------------------
     @property
     def proto(self) -> onnx.ModelProto:
+        """The ONNX ``ModelProto`` (treat it as read-only: passes copy it)."""
         return self._proto
 
     @property
@@ -180,7 +181,7 @@ class Model:
 
     @property
     def name(self) -> str:
-        """edgeinfer metadata ``name`` (zoo models), else the file stem, else the graph name."""
+        """The edgeinfer metadata ``name`` (zoo models), else the file stem, else the graph name."""
         named = self.meta("name")
         if isinstance(named, str) and named:
             return named
@@ -205,16 +206,17 @@ class Model:
         return Model(proto, self.path, torch_source=self.torch_source)
 
     def input(self, name: str) -> TensorSpec:
+        """The spec of input ``name``.
+
+        Raises:
+            ModelError: the model has no such input (the message lists its inputs).
+        """
         for spec in self.inputs:
             if spec.name == name:
                 return spec
         raise ModelError(
             f"model has no input '{name}'; its inputs are " + ", ".join(s.name for s in self.inputs)
         )
-
-    def initializer_bytes(self) -> int:
-        """Total size of the weights in bytes."""
-        return sum(len(t.raw_data) for t in self._proto.graph.initializer)
 
     def save(self, path: str | Path) -> Path:
         """Write the model atomically (external data for models over 2 GiB)."""
@@ -235,11 +237,6 @@ class Model:
         else:
             atomic_write_bytes(p, self._proto.SerializeToString())
         return p
-
-    @property
-    def has_torch_source(self) -> bool:
-        """Whether the PyTorch module behind this graph is known (see :attr:`torch_source`)."""
-        return self.torch_source is not None
 
     def random_feed(self, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
         """Seeded random inputs matching the specs (see :func:`edgeinfer.tensors.random_feed`)."""

@@ -95,6 +95,7 @@ class PreprocessSpec:
     # -- derived -------------------------------------------------------------------------
     @property
     def channels(self) -> int:
+        """Image channels the spec produces: 1 for gray, else 3."""
         return 1 if self.color == "gray" else 3
 
     def tensor_shape(
@@ -123,7 +124,7 @@ class PreprocessSpec:
 
     @classmethod
     def imagenet(cls, size: int = 224, resize_shorter: int = 256) -> PreprocessSpec:
-        """torchvision's ImageNet evaluation transform."""
+        """The ImageNet evaluation transform of torchvision."""
         return cls(
             size=(size, size),
             resize="shorter",

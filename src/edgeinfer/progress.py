@@ -49,7 +49,8 @@ class Progress:
     @property
     def console(self) -> Any:
         """The bars' rich console while bars are shown (print through it to write above them),
-        else None."""
+        else None.
+        """
         return None if self._rich is None else self._rich.console
 
     def __enter__(self) -> Progress:
@@ -63,6 +64,7 @@ class Progress:
 
     @contextmanager
     def task(self, description: str, total: float | None) -> Iterator[_Task]:
+        """A progress task shown while the ``with`` block runs; a no-op when quiet."""
         if self._rich is None:
             yield _Task(None, 0)
             return
@@ -77,6 +79,7 @@ class Progress:
     def track(
         self, items: Iterable[T], description: str, total: float | None = None
     ) -> Iterator[T]:
+        """Yield ``items`` while advancing a task (``total`` defaults to ``len(items)``)."""
         if total is None and hasattr(items, "__len__"):
             total = len(items)  # type: ignore[arg-type]
         with self.task(description, total) as t:

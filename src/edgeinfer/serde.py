@@ -95,7 +95,8 @@ def _plain(value: Any) -> Any:
 
 def to_dict(obj: Any) -> dict[str, Any]:
     """The JSON data of dataclass instance ``obj``: fields in declaration order, tuples as lists,
-    :data:`AS_MAPPING` fields as objects, :data:`SKIP` fields left out, paths as strings."""
+    :data:`AS_MAPPING` fields as objects, :data:`SKIP` fields left out, paths as strings.
+    """
     if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
         raise TypeError(f"to_dict needs a dataclass instance, got {type(obj).__name__}")
     data: dict[str, Any] = _plain(obj)
@@ -120,7 +121,8 @@ def _dataclass_of(tp: Any) -> type | None:
 
 def _prepare(tp: Any, value: Any, what: str, path: str) -> Any:
     """``value`` ready for ``msgspec.convert(value, tp)``: unknown keys and newer versions
-    refused in every nested dataclass, :data:`AS_MAPPING` objects turned into pairs."""
+    refused in every nested dataclass, :data:`AS_MAPPING` objects turned into pairs.
+    """
     cls = _dataclass_of(tp)
     if cls is not None and isinstance(value, Mapping):
         return _prepare_dataclass(cls, value, what, path)
@@ -181,7 +183,7 @@ def _value_at(data: Any, path: str) -> tuple[bool, Any]:
 
 
 def _type_error(what: str, exc: msgspec.ValidationError, data: Any) -> ConfigError:
-    """msgspec's "Expected `int`, got `str` - at `$.threads`" as a one-line ConfigError."""
+    """Turn msgspec's "Expected `int`, got `str` - at `$.threads`" into a one-line ConfigError."""
     m = _AT.match(str(exc).strip())
     msg, path = (m.group("msg"), m.group("path")) if m else (str(exc), None)
     msg = re.sub(r"^Expected `([^`]*)`, got `([^`]*)`", r"expected \1, got \2", msg)
@@ -246,7 +248,8 @@ _ATTRIBUTE = re.compile(r"^ {4}(?P<names>\w+(?:, \w+)*): ?(?P<text>.*)$")
 
 def _describe(entry: dict[str, Any]) -> None:
     """Move a Google-style ``Attributes:`` section of the class description into the
-    properties' descriptions; the summary stays the class description."""
+    properties' descriptions; the summary stays the class description.
+    """
     summary, _, section = entry.get("description", "").partition("\nAttributes:\n")
     texts: dict[str, list[str]] = {}
     current: list[str] = []

@@ -126,6 +126,7 @@ class TorchSource:
         return module.eval()
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data (``source.json`` of torch engines)."""
         return {
             "version": self.version,
             "factory": self.factory,
@@ -135,6 +136,11 @@ class TorchSource:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TorchSource:
+        """Parse :meth:`to_dict` data.
+
+        Raises:
+            ConfigError: unknown keys or invalid values.
+        """
         unknown = set(data) - {"version", "factory", "kwargs", "input_shape"}
         if unknown:
             raise ConfigError(

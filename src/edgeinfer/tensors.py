@@ -39,6 +39,7 @@ class TensorSpec:
 
     @property
     def is_dynamic(self) -> bool:
+        """Whether any dim is symbolic (a name rather than a size)."""
         return any(not isinstance(d, int) for d in self.shape)
 
     def concrete_shape(

@@ -82,7 +82,8 @@ def list_backends(*, available_only: bool = False) -> list[str]:
 
 def find_backends(*, available_only: bool = True, **capabilities: bool) -> list[str]:
     """Names of the backends whose :class:`~edgeinfer.backends.base.Capabilities` flags match,
-    e.g. ``find_backends(reference=True)``; only installed ones with ``available_only``."""
+    e.g. ``find_backends(reference=True)``; only installed ones with ``available_only``.
+    """
     names = list_backends(available_only=available_only)
     return [
         n

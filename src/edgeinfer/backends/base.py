@@ -149,6 +149,11 @@ class Backend(ABC, Generic[OptionsT]):
         return parse_options(options_type, self.name, config.options)
 
     def version(self) -> str:
+        """The installed version of the backend's package (recorded in manifests).
+
+        Raises:
+            MissingExtraError: the package is not installed.
+        """
         try:
             return importlib.metadata.version(self.distribution)
         except importlib.metadata.PackageNotFoundError as exc:
@@ -173,7 +178,8 @@ class Backend(ABC, Generic[OptionsT]):
 
     def check_config(self, config: BuildConfig) -> None:
         """Reject configs this backend cannot build (an unsupported precision, bad options),
-        with a message naming the fix."""
+        with a message naming the fix.
+        """
         if config.precision not in self.precisions:
             raise BackendError(
                 f"backend '{self.name}' does not support precision '{config.precision}'; "
@@ -189,7 +195,8 @@ class Backend(ABC, Generic[OptionsT]):
 
     def fp32_twin(self, config: BuildConfig) -> BuildConfig:
         """The FP32 build of ``config`` on this backend (same threads and runtime options;
-        precision-only options, exclusions and calibration dropped): the guardrail baseline."""
+        precision-only options, exclusions and calibration dropped): the guardrail baseline.
+        """
         drop = self.capabilities.precision_options
         options = tuple((k, v) for k, v in config.options if k not in drop)
         return config.replace(precision="fp32", exclude=(), calibration=None, options=options)
@@ -208,7 +215,8 @@ class Backend(ABC, Generic[OptionsT]):
         self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
     ) -> BuildResult:
         """Write the payload for ``model`` into ``directory`` (a fresh temp directory);
-        ``quiet`` silences progress bars (calibration)."""
+        ``quiet`` silences progress bars (calibration).
+        """
 
     @abstractmethod
     def runner(self, engine: Engine, **options: Any) -> Runner:
@@ -249,12 +257,18 @@ class Runner(ABC):
         self.deactivate()
 
     def activate(self) -> None:
+        """Load the engine and allocate buffers; ``with runner:`` calls it.
+
+        Raises:
+            BackendError: the runner is already active.
+        """
         if self.is_active:
             raise BackendError("runner is already active; activate it once (or use `with`)")
         self._activate_impl()
         self.is_active = True
 
     def deactivate(self) -> None:
+        """Release what :meth:`activate` loaded; a no-op on an inactive runner."""
         if self.is_active:
             self._deactivate_impl()
             self.is_active = False
@@ -285,7 +299,8 @@ class Runner(ABC):
     def synchronize(self) -> None:
         """Wait until work queued by :meth:`infer` has finished (no-op on synchronous CPU
         runners; GPU runners wait for the device). Timing code calls it before reading a
-        clock."""
+        clock.
+        """
         return None
 
     def timed_infer(self, feed: Mapping[str, np.ndarray]) -> int:
@@ -316,7 +331,8 @@ class Runner(ABC):
 
     def input_buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """A persistent buffer for input ``name``: fill it in place and pass it to ``infer``
-        to skip the input copy (the zero-copy path used by the ROS node)."""
+        to skip the input copy (the zero-copy path used by the ROS node).
+        """
         spec = self._input_by_name.get(name)
         if spec is None:
             raise FeedError(

@@ -48,7 +48,8 @@ def option_names(options_type: type) -> tuple[str, ...]:
 
 def _loose(backend: str, name: str, value: OptionValue, hint: Any) -> Any:
     """A NAME=VALUE value as its field wants it: text for text fields, true/false/yes/no/on/off
-    (or 1/0) for bool fields; anything else is left to the field's type and validation."""
+    (or 1/0) for bool fields; anything else is left to the field's type and validation.
+    """
     if hint is bool:
         if isinstance(value, bool):
             return value

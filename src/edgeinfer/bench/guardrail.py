@@ -53,6 +53,7 @@ class LatencyComparison:
 
     @property
     def faster(self) -> bool:
+        """Whether the candidate is at least 5% faster than the FP32 baseline."""
         return self.speedup >= FASTER_MARGIN
 
     def message(self) -> str:
@@ -72,6 +73,7 @@ class LatencyComparison:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: the fields plus ``speedup``, ``faster`` and the ``message``."""
         return {
             **asdict(self),
             "speedup": self.speedup,
@@ -120,7 +122,8 @@ def compare_latency(
 
 def feed_dims(engine: Engine) -> dict[str, int]:
     """Values for symbolic non-batch dims of a single image input, from its stored
-    preprocessing size (e.g. ``height``/``width`` of a detector); empty when unknown."""
+    preprocessing size (e.g. ``height``/``width`` of a detector); empty when unknown.
+    """
     spec = stored_spec(engine)
     if spec is None or spec.size is None or len(engine.inputs) != 1:
         return {}
@@ -149,7 +152,8 @@ def _interleaved(runners: tuple[Runner, Runner], feed: dict[str, np.ndarray], n:
 def fp32_baseline(engine: Engine) -> Engine | None:
     """The FP32 twin of ``engine`` (its backend's :meth:`~edgeinfer.backends.base.Backend.fp32_twin`
     config: same threads and runtime options) built from the same source model, or taken from
-    the cache; None when the source model file is gone or changed."""
+    the cache; None when the source model file is gone or changed.
+    """
     src = engine.manifest.source_model.get("path")
     if not src or not Path(src).is_file():
         return None
@@ -164,7 +168,8 @@ def guardrail(
 ) -> LatencyComparison | None:
     """Compare a lower-precision ``engine`` with its FP32 build; None for FP32 engines, when
     the source model is not available, or when an input has a symbolic dim with no known
-    value."""
+    value.
+    """
     if engine.manifest.precision == "fp32":
         return None
     dims = feed_dims(engine)

@@ -75,6 +75,7 @@ class BenchConfig:
 
     @property
     def measured_iterations(self) -> int | None:
+        """Iterations to measure: ``iterations`` (200 by default); None when timed by duration."""
         if self.iterations is None and self.duration_s is None:
             return 200
         return self.iterations
@@ -108,6 +109,11 @@ class BenchResult:
     command: str | None = None
 
     def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:
+        """JSON data: config, latency statistics (ms), throughput and context.
+
+        Args:
+            include_samples: also write every per-iteration latency (``latencies_ns``).
+        """
         data: dict[str, Any] = {
             "config": self.config.to_dict(),
             "latency_ms": self.stats.to_dict(),

@@ -19,6 +19,7 @@ import numpy as np
 from edgeinfer import serde
 from edgeinfer.backends.base import Runner
 from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.data.datasets import open_dataset
 from edgeinfer.data.specs import image_input
 from edgeinfer.errors import ConfigError, DataError
 from edgeinfer.evaluate import metrics
@@ -75,12 +76,25 @@ class PipelineConfig:
 
 @dataclass
 class PipelineResult:
+    """Per-stage latencies of the pipeline benchmark.
+
+    Attributes:
+        config: the benchmark's settings.
+        stages: latency statistics (ms) for each of :data:`STAGES`.
+        samples_ns: per-frame times of each stage (ns).
+        preprocess: the preprocessing spec used, as JSON data.
+    """
     config: PipelineConfig
     stages: dict[str, LatencyStats]
     samples_ns: dict[str, np.ndarray] = field(repr=False)
     preprocess: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:
+        """JSON data: config, per-stage statistics (``stages_ms``) and the preprocessing spec.
+
+        Args:
+            include_samples: also write every per-frame time (``samples_ns``).
+        """
         data: dict[str, Any] = {
             "config": self.config.to_dict(),
             "stages_ms": {k: v.to_dict() for k, v in self.stages.items()},
@@ -94,8 +108,6 @@ class PipelineResult:
 def camera_frames(data: str, size: tuple[int, int], count: int = 16) -> list[np.ndarray]:
     """Real images (from a dataset spec) resized to a camera resolution, RGB uint8."""
     from PIL import Image
-
-    from edgeinfer.data.datasets import open_dataset
 
     ds = open_dataset(data, limit=count)
     frames = []
@@ -113,7 +125,8 @@ def camera_frames(data: str, size: tuple[int, int], count: int = 16) -> list[np.
 def postprocess(outputs: dict[str, np.ndarray], top_k: int, threshold: float) -> list[Any]:
     """What the ROS node does per frame: the top-k classes with their probabilities for class
     scores, a binary mask of dense maps, a copy otherwise (kinds as
-    :func:`~edgeinfer.evaluate.metrics.output_kind` tells them)."""
+    :func:`~edgeinfer.evaluate.metrics.output_kind` tells them).
+    """
     results: list[Any] = []
     for value in outputs.values():
         kind = metrics.output_kind(value.shape)

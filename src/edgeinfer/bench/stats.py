@@ -29,10 +29,12 @@ class LatencyStats:
     max: float
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: every field (ms, ``n`` a count)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyStats:
+        """Parse :meth:`to_dict` data (extra keys are ignored)."""
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 

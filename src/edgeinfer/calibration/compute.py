@@ -12,6 +12,7 @@ from edgeinfer.calibration.data import CalibrationData, Feed, calibration_data
 from edgeinfer.calibration.table import CalibrationKey, CalibrationTable
 from edgeinfer.config import CalibrationConfig
 from edgeinfer.errors import BackendError, DataError, first_line
+from edgeinfer.fileio import cache_dir
 from edgeinfer.progress import Progress
 
 if TYPE_CHECKING:
@@ -22,14 +23,13 @@ log = logging.getLogger(__name__)
 
 def default_cache_path(key: CalibrationKey) -> Path:
     """``<cache dir>/calibration/<digest>.json``."""
-    from edgeinfer.fileio import cache_dir
-
     return cache_dir() / "calibration" / f"{key.digest()[:32]}.json"
 
 
 def calibration_key(
     model: Model, config: CalibrationConfig, data: CalibrationData
 ) -> CalibrationKey:
+    """The cache key of calibrating ``model`` with ``config`` on ``data``."""
     return CalibrationKey(
         model_hash=model.hash,
         method=config.method,

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeinfer.data.datasets import Dataset, iter_batches, open_dataset
+from edgeinfer.data.specs import image_input, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.progress import Progress
 
 if TYPE_CHECKING:
     from edgeinfer.config import CalibrationConfig
-    from edgeinfer.data.datasets import Dataset
     from edgeinfer.model import Model
     from edgeinfer.tensors import TensorSpec
 
@@ -66,8 +67,6 @@ def open_calibration_dataset(config: CalibrationConfig) -> Dataset:
     Raises:
         DataError: no data given, or fewer usable samples than ``config.min_samples``.
     """
-    from edgeinfer.data.datasets import open_dataset
-
     if config.data is None:
         raise DataError(
             "int8 needs calibration data; pass --calib DATA (e.g. --calib images:DIR, "
@@ -92,9 +91,6 @@ def calibration_data(
         DataError: missing/too little data, or samples that do not fit the model input (the
             message names the expected input spec and the preprocessing to set).
     """
-    from edgeinfer.data.datasets import iter_batches
-    from edgeinfer.data.specs import image_input, resolve_preprocess
-
     spec_in = image_input(
         model, consumer="calibration datasets feed", fix="export a single-input model"
     )
@@ -130,7 +126,8 @@ def calibration_feeds(
     model: Model, config: CalibrationConfig, *, quiet: bool | None = None
 ) -> list[Feed]:
     """Calibration batches for ``model`` as ``{input name: array}`` dicts (see
-    :func:`calibration_data` for the checks)."""
+    :func:`calibration_data` for the checks).
+    """
     return calibration_data(model, config, quiet=quiet).feeds
 
 

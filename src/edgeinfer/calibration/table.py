@@ -48,6 +48,7 @@ class CalibrationKey:
     preprocess: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data of the key (also what :meth:`digest` hashes)."""
         return {
             "model_hash": self.model_hash,
             "method": self.method,
@@ -58,6 +59,7 @@ class CalibrationKey:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CalibrationKey:
+        """Parse :meth:`to_dict` data."""
         return cls(
             model_hash=str(data["model_hash"]),
             method=str(data["method"]),
@@ -67,6 +69,7 @@ class CalibrationKey:
         )
 
     def digest(self) -> str:
+        """SHA-256 of the key's canonical JSON (names the cache file)."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -108,16 +111,19 @@ class CalibrationTable:
 
     @property
     def method(self) -> str:
+        """The calibration method that computed the ranges (from :attr:`key`)."""
         return self.key.method
 
     def __len__(self) -> int:
         return len(self.ranges)
 
     def with_path(self, path: Path | None, *, from_cache: bool) -> CalibrationTable:
+        """This table recorded as read from (``from_cache``) or written to ``path``."""
         return replace(self, path=path, from_cache=from_cache)
 
     # -- serialization ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The cache file's JSON data: format, version, key, digest, ranges sorted by tensor."""
         return {
             "format": CACHE_FORMAT,
             "version": CACHE_VERSION,
@@ -133,6 +139,11 @@ class CalibrationTable:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: Path | None = None) -> CalibrationTable:
+        """Parse a cache file's JSON data (:meth:`to_dict`); ``path`` names it in errors.
+
+        Raises:
+            DataError: not an edgeinfer calibration cache, or one newer than this edgeinfer.
+        """
         where = f"'{path}'" if path else "calibration data"
         if data.get("format") != CACHE_FORMAT:
             raise DataError(

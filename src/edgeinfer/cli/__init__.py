@@ -4,6 +4,13 @@ Each verb lives in its own module with ``register(subparsers)``; ``main(argv) ->
 one. User errors print one line (no traceback unless ``--debug``) and exit non-zero. The CLI
 owns the console (:mod:`edgeinfer.cli.console`): verbs write their output to
 ``console.stdout()``; third-party chatter stays off it.
+
+Imports are lazy on purpose, so that ``edgeinfer --help`` and ``import edgeinfer.cli`` stay
+fast: this module loads no verb; :func:`build_parser` loads the verb modules, which import
+only the CLI's own helpers (``cli.common``, ``cli.console``, other verbs) and
+``edgeinfer.errors`` at top level; each verb imports the library (numpy, onnx, backends,
+rich tables) inside ``run()``. ``tests/test_layers.py`` holds every other module to
+top-level imports.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ COMMANDS: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``edgeinfer`` argument parser, with every verb of :data:`COMMANDS` registered."""
     parser = argparse.ArgumentParser(
         prog="edgeinfer",
         description="Make trained neural networks fast enough for robots.",
@@ -60,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.argv = ["edgeinfer", *args_list]
-    from edgeinfer.cli.console import command_console
+    from edgeinfer.cli.console import command_console  # lazy: it imports logging and typing
 
     try:
         with command_console(debug=args.debug):
@@ -76,4 +84,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console_main() -> None:
+    """Entry point of the ``edgeinfer`` script: run :func:`main` and exit with its code."""
     sys.exit(main())

@@ -5,11 +5,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options
+from edgeinfer.cli.build import print_guardrail
+from edgeinfer.cli.common import (
+    add_build_options,
+    command_line,
+    open_engine,
+    parse_shapes,
+    parse_size,
+    write_json,
+)
 from edgeinfer.cli.console import stdout_console
+from edgeinfer.cli.eval import preprocess_from_args
+from edgeinfer.errors import ConfigError
 
 
 def register(sub: Any) -> None:
+    """Add the ``bench`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser("bench", help="measure latency percentiles and throughput")
     p.add_argument("target", help="ONNX model (built on the fly, cached) or engine directory")
     add_build_options(p)
@@ -64,11 +75,18 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Measure latency and throughput of an engine (built on the fly from ONNX) and print them.
+
+    With ``--pipeline`` it times preprocessing, inference and postprocessing on real frames
+    instead; lower-precision engines are also timed against their FP32 build (the guardrail).
+
+    Returns:
+        The exit code: 0.
+    """
     from rich.console import Console
 
     from edgeinfer.bench.latency import BenchConfig, bench_runner
     from edgeinfer.builder import load_runner
-    from edgeinfer.cli.common import command_line, open_engine, parse_shapes, write_json
     from edgeinfer.report.tables import latency_table
 
     cfg = BenchConfig(
@@ -90,8 +108,6 @@ def run(args: argparse.Namespace) -> int:
     stdout_console().print(latency_table(result))
     data = result.to_dict(include_samples=args.samples)
     if engine.manifest.precision != "fp32" and not args.no_guardrail:
-        from edgeinfer.cli.build import print_guardrail
-
         comparison = print_guardrail(engine, args)
         data["guardrail"] = None if comparison is None else comparison.to_dict()
     if args.json:
@@ -101,13 +117,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
-
     from edgeinfer.bench.pipeline import PipelineConfig, bench_pipeline
     from edgeinfer.builder import load_runner
-    from edgeinfer.cli.common import command_line, parse_size, write_json
-    from edgeinfer.cli.eval import preprocess_from_args
     from edgeinfer.data.specs import resolve_preprocess
-    from edgeinfer.errors import ConfigError
     from edgeinfer.host import current_host
     from edgeinfer.report.tables import pipeline_table
 

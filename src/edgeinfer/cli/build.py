@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options, build_config_from_args
+from edgeinfer.cli.common import add_build_options, build_config_from_args, command_line, write_json
 from edgeinfer.cli.console import stdout_console
+from edgeinfer.errors import ConfigError
 
 
 def register(sub: Any) -> None:
+    """Add the ``build`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     from edgeinfer.config import METHODS
 
     p = sub.add_parser("build", help="build an engine directory from an ONNX model")
@@ -75,7 +77,6 @@ def calibration_from_args(args: argparse.Namespace) -> Any:
         ConfigError: calibration flags with a precision that does not calibrate.
     """
     from edgeinfer.calibration import CalibrationConfig
-    from edgeinfer.errors import ConfigError
 
     given = {key: getattr(args, flag) for flag, key in _CALIB_FLAGS if getattr(args, flag)}
     if args.symmetric_activations:
@@ -93,6 +94,11 @@ def calibration_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build an engine directory from an ONNX model, print it and, below FP32, the guardrail.
+
+    Returns:
+        The exit code: 0.
+    """
     from edgeinfer.backends import get_backend
     from edgeinfer.builder import build
     from edgeinfer.calibration import pin_data
@@ -117,8 +123,6 @@ def run(args: argparse.Namespace) -> int:
     if config.precision != "fp32" and not args.no_guardrail:
         comparison = print_guardrail(engine, args)
     if args.json:
-        from edgeinfer.cli.common import command_line, write_json
-
         write_json(
             args.json,
             {
@@ -151,7 +155,8 @@ def _print_engine(engine: Any) -> None:
 
 def print_guardrail(engine: Any, args: argparse.Namespace) -> Any:
     """Measure a lower-precision ``engine`` against its FP32 build and print the verdict
-    (shared with ``bench``); returns the :class:`LatencyComparison` or None."""
+    (shared with ``bench``); returns the :class:`LatencyComparison` or None.
+    """
     from rich.markup import escape
 
     from edgeinfer.bench.guardrail import guardrail

@@ -6,10 +6,12 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from edgeinfer.cli.common import dumps
 from edgeinfer.cli.console import echo, stdout, stdout_console
 
 
 def register(sub: Any) -> None:
+    """Add the ``calib`` verb and its ``inspect`` action to the subcommand parsers."""
     p = sub.add_parser("calib", help="inspect INT8 calibration caches")
     verbs = p.add_subparsers(dest="calib_command", metavar="ACTION")
     inspect = verbs.add_parser("inspect", help="print a calibration cache's key and ranges")
@@ -31,11 +33,15 @@ def _usage(parser: argparse.ArgumentParser) -> Any:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
+    """Print a calibration cache's key and per-tensor ranges (or its JSON with ``--json``).
+
+    Returns:
+        The exit code: 0.
+    """
     from rich.markup import escape
     from rich.table import Table
 
     from edgeinfer.calibration import CalibrationTable
-    from edgeinfer.cli.common import dumps
 
     table = CalibrationTable.load(args.file)
     con = stdout_console()

@@ -36,6 +36,11 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
 
 
 def parse_options(items: list[str]) -> dict[str, str | int | float | bool]:
+    """``["KEY=VALUE", ...]`` -> ``{key: value}`` with values read as bool, int, float or text.
+
+    Raises:
+        ConfigError: an item without ``=`` or without a key.
+    """
     out: dict[str, str | int | float | bool] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -84,6 +89,8 @@ def _coerce(raw: str) -> str | int | float | bool:
 
 
 def build_config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
+    """The :class:`~edgeinfer.config.BuildConfig` of the build flags in ``args`` and ``extra``."""
+    # Library imports here are lazy: every verb imports this module while the parser is built.
     from edgeinfer.config import BuildConfig
 
     return BuildConfig(
@@ -98,7 +105,8 @@ def build_config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
 
 def open_engine(target: str, args: argparse.Namespace) -> Any:
     """An engine from an engine directory, or built on the fly (cached) from an ONNX file with
-    the build flags of ``args``."""
+    the build flags of ``args``.
+    """
     from edgeinfer.builder import resolve_engine
 
     p = Path(target)
@@ -107,12 +115,15 @@ def open_engine(target: str, args: argparse.Namespace) -> Any:
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` atomically."""
     atomic_write_json(path, data)
 
 
 def command_line(args: argparse.Namespace) -> str:
+    """The command line that ran (``args.argv``), quoted for a shell."""
     return shlex.join(getattr(args, "argv", ["edgeinfer"]))
 
 
 def dumps(data: Any) -> str:
+    """``data`` as indented JSON text."""
     return json.dumps(data, indent=2)

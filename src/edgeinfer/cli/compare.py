@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options
+from edgeinfer.cli.common import add_build_options, command_line, open_engine, write_json
 from edgeinfer.cli.console import echo, stdout_console
-from edgeinfer.cli.eval import add_data_options
+from edgeinfer.cli.eval import add_data_options, dataset_from_args, preprocess_from_args
+from edgeinfer.errors import ConfigError
 
 EXIT_FAILED = 1
 
@@ -35,6 +36,7 @@ _THRESHOLDS = (
 
 
 def register(sub: Any) -> None:
+    """Add the ``compare`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser(
         "compare",
         help="numerical fidelity of a candidate engine against a reference (exit 1 on fail)",
@@ -82,7 +84,8 @@ def register(sub: Any) -> None:
 
 def tolerances_from_args(args: argparse.Namespace) -> Any:
     """Tolerances from flags; the element-wise check defaults on unless only other
-    thresholds were given."""
+    thresholds were given.
+    """
     from edgeinfer.evaluate.fidelity import Tolerances
 
     others = {dest: getattr(args, dest) for _, dest, _ in _THRESHOLDS}
@@ -104,8 +107,6 @@ def tolerances_from_args(args: argparse.Namespace) -> Any:
 
 def parse_shapes(items: list[str], specs: Any) -> tuple[dict[str, int], int | None]:
     """``NAME:AxBxC`` flags -> (values of symbolic dims, batch from a symbolic first dim)."""
-    from edgeinfer.errors import ConfigError
-
     by_name = {s.name: s for s in specs}
     dims: dict[str, int] = {}
     batch: int | None = None
@@ -137,10 +138,13 @@ def parse_shapes(items: list[str], specs: Any) -> tuple[dict[str, int], int | No
 
 
 def run(args: argparse.Namespace) -> int:
+    """Compare a candidate engine's outputs with a reference engine's and print the verdict.
+
+    Returns:
+        The exit code: 0 when every check passed, 1 (:data:`EXIT_FAILED`) otherwise.
+    """
     from rich.console import Console
 
-    from edgeinfer.cli.common import command_line, open_engine, write_json
-    from edgeinfer.cli.eval import dataset_from_args, preprocess_from_args
     from edgeinfer.evaluate.compare import compare_engines
     from edgeinfer.evaluate.tables import fidelity_table
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options
+from edgeinfer.cli.common import add_build_options, command_line, open_engine, write_json
 from edgeinfer.cli.console import stdout_console
+from edgeinfer.errors import ConfigError
 
 
 def add_data_options(p: argparse.ArgumentParser, *, required: bool) -> None:
@@ -58,12 +59,14 @@ def dataset_from_args(args: argparse.Namespace) -> Any:
 
 
 def preprocess_from_args(args: argparse.Namespace) -> Any:
+    """The preprocessing spec given by ``--preprocess`` (None when not given)."""
     from edgeinfer.data.specs import parse_preprocess
 
     return parse_preprocess(args.preprocess) if args.preprocess else None
 
 
 def register(sub: Any) -> None:
+    """Add the ``eval`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser(
         "eval",
         help="measure task accuracy on labelled data (top-1/top-5, CI, per class, corruptions)",
@@ -98,9 +101,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Measure an engine's accuracy on labelled data (and under corruptions) and print it.
+
+    Returns:
+        The exit code: 0.
+    """
     from rich.console import Console
 
-    from edgeinfer.cli.common import command_line, open_engine, write_json
     from edgeinfer.evaluate.accuracy import evaluate_accuracy
     from edgeinfer.evaluate.corruptions import parse_corruptions, parse_severities
     from edgeinfer.evaluate.robustness import evaluate_robustness
@@ -109,8 +116,6 @@ def run(args: argparse.Namespace) -> int:
     corruptions = parse_corruptions(args.corruptions)
     severities = parse_severities(args.severity)
     if args.severity and not corruptions:
-        from edgeinfer.errors import ConfigError
-
         raise ConfigError("--severity needs --corruptions (e.g. --corruptions noise,blur)")
     dataset = dataset_from_args(args)
     preprocess = preprocess_from_args(args)

@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edgeinfer.cli.common import dumps
 from edgeinfer.cli.console import echo, stdout_console
 
 
 def register(sub: Any) -> None:
+    """Add the ``info`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser("info", help="show a model's or engine's inputs, outputs and manifest")
     p.add_argument("target", help="ONNX model file or engine directory")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -17,11 +19,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print a model's or an engine's inputs, outputs and metadata (or manifest).
+
+    Returns:
+        The exit code: 0.
+    """
     from rich.markup import escape
     from rich.table import Table
 
     from edgeinfer.builder import load_engine
-    from edgeinfer.cli.common import dumps
     from edgeinfer.engine import MANIFEST_NAME
     from edgeinfer.model import Model
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edgeinfer.cli.common import command_line
 from edgeinfer.cli.console import stdout, stdout_console
 
 
@@ -15,6 +16,7 @@ def _names(values: list[str] | None) -> tuple[str, ...] | None:
 
 
 def register(sub: Any) -> None:
+    """Add the ``optimize`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser(
         "optimize",
         help="search backends/precisions for the fastest engine within an accuracy budget",
@@ -152,10 +154,18 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Search backends and precisions for the fastest engine within the budgets and report it.
+
+    Returns:
+        The exit code: 0.
+
+    Raises:
+        BudgetError: no candidate met the budgets (exit code 3).
+        SearchInterrupted: Ctrl-C; the partial report is written first.
+    """
     from rich.console import Console
 
     from edgeinfer.api import optimize
-    from edgeinfer.cli.common import command_line
     from edgeinfer.report.optimize import optimize_table
     from edgeinfer.search import SearchInterrupted, check_budget
 

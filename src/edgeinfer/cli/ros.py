@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edgeinfer.cli.common import command_line, write_json
+from edgeinfer.errors import require
+
 # CLI flag -> node parameter (flags left unset keep the params file's value or the default)
 _FLAGS = {
     "engine": "engine",
@@ -23,6 +26,7 @@ _FLAGS = {
 
 
 def register(sub: Any) -> None:
+    """Add the ``ros`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser(
         "ros",
         help="run an engine as a ROS 2 node (images in, results and diagnostics out)",
@@ -88,9 +92,15 @@ def params_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    """Run an engine as a ROS 2 node until stopped (or install vision_msgs) and print its stats.
 
-    from edgeinfer.errors import require
+    Returns:
+        The exit code: 0.
+
+    Raises:
+        MissingExtraError: rclpy is not installed.
+    """
+    from rich.console import Console
 
     require("rclpy", "ros", purpose="edgeinfer ros")
     if args.install_msgs:
@@ -113,8 +123,6 @@ def run(args: argparse.Namespace) -> int:
     )
     _print(snap)
     if args.json:
-        from edgeinfer.cli.common import command_line, write_json
-
         write_json(args.json, {"command": command_line(args), **snap})
     return 0
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edgeinfer.cli.common import dumps
 from edgeinfer.cli.console import echo, stdout, stdout_console
 
 
 def register(sub: Any) -> None:
+    """Add the ``zoo`` verb and its ``list`` and ``get`` actions to the subcommand parsers."""
     p = sub.add_parser("zoo", help="list and fetch real models (the model zoo)")
     zsub = p.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND")
     lp = zsub.add_parser("list", help="show the zoo's models, provenance and availability")
@@ -51,10 +53,13 @@ def _shape(dims: list[Any]) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    """Print the zoo's models with provenance and availability (or JSON with ``--json``).
+
+    Returns:
+        The exit code: 0.
+    """
     from rich.markup import escape
     from rich.table import Table
-
-    from edgeinfer.cli.common import dumps
 
     rows = _rows()
     if args.json:
@@ -90,6 +95,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_get(args: argparse.Namespace) -> int:
+    """Write a zoo model to ``DIR/model.onnx`` and ``DIR/zoo.json`` and print what it is.
+
+    Returns:
+        The exit code: 0.
+    """
     import json
 
     from rich.markup import escape

@@ -57,6 +57,7 @@ class Dataset(ABC):
 
     @property
     def has_labels(self) -> bool:
+        """Whether samples carry labels (False unless a subclass says so)."""
         return False
 
     def labels_array(self) -> np.ndarray | None:
@@ -81,11 +82,13 @@ class Dataset(ABC):
             yield self[i]
 
     def describe(self) -> str:
+        """One line for people: name, size, images or tensors, number of classes."""
         kind = "tensors" if self.is_tensor else "images"
         lab = f", {len(self.labels)} classes" if self.labels else ""
         return f"{self.name} ({len(self)} {kind}{lab})"
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data describing the dataset (not its samples), for reports."""
         return {
             "name": self.name,
             "size": len(self),
@@ -111,20 +114,25 @@ class Subset(Dataset):
         return len(self.indices)
 
     def image(self, i: int) -> np.ndarray:
+        """The image of sample ``i`` of the subset (sample ``indices[i]`` of the base)."""
         return self.base.image(int(self.indices[i]))
 
     def label(self, i: int) -> int | None:
+        """The label of sample ``i`` of the subset (None when unlabelled)."""
         return self.base.label(int(self.indices[i]))
 
     @property
     def has_labels(self) -> bool:
+        """Whether the base dataset is labelled."""
         return self.base.has_labels
 
     def labels_array(self) -> np.ndarray | None:
+        """The labels of the subset's samples, from the base's (None when unlabelled)."""
         full = self.base.labels_array()
         return None if full is None else full[self.indices]
 
     def images(self, indices: Sequence[int]) -> list[np.ndarray] | np.ndarray:
+        """The images of ``indices`` (subset positions), read through the base."""
         return self.base.images(self.indices[np.asarray(indices, dtype=np.int64)].tolist())
 
 

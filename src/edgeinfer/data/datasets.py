@@ -24,14 +24,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeinfer.data.base import Dataset, Sample, Subset, subset_indices
+from edgeinfer.data.folders import ImageFolder, NumpyDataset
+from edgeinfer.data.idx import FashionMNIST
+from edgeinfer.data.photos import Photos
 from edgeinfer.data.specs import image_input, infer_spec, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.preprocess import PreprocessSpec
+from edgeinfer.tensors import TensorSpec
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine
     from edgeinfer.model import Model
-    from edgeinfer.tensors import TensorSpec
 
 __all__ = [
     "Dataset",
@@ -69,12 +72,8 @@ def _open_full(spec: str, *, limit: int | None, seed: int) -> Dataset:
     kind, sep, arg = spec.partition(":")
     low = kind.lower()
     if low in ("fashion-mnist", "fashion_mnist", "fmnist"):
-        from edgeinfer.data.idx import FashionMNIST
-
         return FashionMNIST(arg or "test")
     if low == "photos":
-        from edgeinfer.data.photos import Photos
-
         try:
             count = int(arg) if arg else DEFAULT_PHOTOS
         except ValueError:
@@ -83,21 +82,13 @@ def _open_full(spec: str, *, limit: int | None, seed: int) -> Dataset:
             ) from None
         return Photos(count, seed=seed)
     if sep and low in ("images", "folder", "dir"):
-        from edgeinfer.data.folders import ImageFolder
-
         return ImageFolder(arg)
     if sep and low in ("npz", "npy", "numpy"):
-        from edgeinfer.data.folders import NumpyDataset
-
         return NumpyDataset(arg)
     path = Path(spec)
     if path.suffix.lower() in (".npy", ".npz"):
-        from edgeinfer.data.folders import NumpyDataset
-
         return NumpyDataset(path)
     if path.is_dir():
-        from edgeinfer.data.folders import ImageFolder
-
         return ImageFolder(path)
     raise DataError(
         f"unknown dataset '{spec}'; use fashion-mnist[:train|:test], images:DIR, npz:FILE, "
@@ -176,8 +167,6 @@ def _fit(
     *,
     check: bool,
 ) -> np.ndarray:
-    from edgeinfer.tensors import TensorSpec
-
     tspec = input_shape if isinstance(input_shape, TensorSpec) else None
     shape: tuple[int | str, ...] = (
         tspec.shape if tspec is not None else tuple(input_shape)  # type: ignore[arg-type]
@@ -265,6 +254,7 @@ def iter_engine_batches(
     transform: ImageTransform | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """:func:`iter_batches` for the single input of ``engine`` (an Engine or a Model), with
-    the preprocessing :func:`resolve_preprocess` picks."""
+    the preprocessing :func:`resolve_preprocess` picks.
+    """
     spec, _ = resolve_preprocess(ds, engine, override=preprocess)
     return iter_batches(ds, spec, batch_size, input_shape=image_input(engine), transform=transform)

@@ -111,16 +111,20 @@ class ImageFolder(Dataset):
         return len(self.files)
 
     def image(self, i: int) -> np.ndarray:
+        """Image file ``i`` read as ``HxWx3`` RGB uint8."""
         return load_image(self.files[i])
 
     def label(self, i: int) -> int | None:
+        """The class index of image ``i`` (None in an unlabelled flat folder)."""
         return None if self._labels is None else self._labels[i]
 
     @property
     def has_labels(self) -> bool:
+        """Whether the folder has class sub-folders or a ``labels.csv``."""
         return self._labels is not None
 
     def labels_array(self) -> np.ndarray | None:
+        """Every label as an int64 array, without reading images (None when unlabelled)."""
         return None if self._labels is None else np.asarray(self._labels, dtype=np.int64)
 
 
@@ -180,19 +184,24 @@ class NumpyDataset(Dataset):
         return len(self.x)
 
     def image(self, i: int) -> np.ndarray:
+        """Sample ``i`` of the array file, as stored."""
         return np.asarray(self.x[i])
 
     def label(self, i: int) -> int | None:
+        """The label of sample ``i`` from the ``.npz`` labels (None without labels)."""
         return None if self.y is None else int(self.y[i])
 
     @property
     def has_labels(self) -> bool:
+        """Whether the ``.npz`` file holds labels (``y`` or ``labels``)."""
         return self.y is not None
 
     def labels_array(self) -> np.ndarray | None:
+        """The stored labels (None without labels)."""
         return None if self.y is None else self.y
 
     def images(self, indices: list[int] | np.ndarray) -> np.ndarray:  # type: ignore[override]
+        """The samples of ``indices`` as one stacked array (one slice of the file)."""
         return np.asarray(self.x[np.asarray(indices, dtype=np.int64)])
 
 

@@ -118,17 +118,22 @@ class FashionMNIST(Dataset):
         return len(self.x)
 
     def image(self, i: int) -> np.ndarray:
+        """Image ``i`` as a 28x28 grayscale uint8 array."""
         return self.x[i]
 
     def label(self, i: int) -> int | None:
+        """The class index (0-9) of image ``i``."""
         return int(self.y[i])
 
     @property
     def has_labels(self) -> bool:
+        """Always True: Fashion-MNIST is labelled."""
         return True
 
     def labels_array(self) -> np.ndarray:
+        """Every label as an int64 array."""
         return self.y
 
     def images(self, indices: list[int] | np.ndarray) -> np.ndarray:  # type: ignore[override]
+        """The images of ``indices`` as one ``[N, 28, 28]`` uint8 array."""
         return self.x[np.asarray(indices, dtype=np.int64)]

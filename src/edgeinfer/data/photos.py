@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeinfer.data.base import Dataset
+from edgeinfer.data.folders import load_image
 from edgeinfer.errors import DataError, require
 
 __all__ = ["PHOTO_FILES", "Photos", "photo_paths"]
@@ -99,12 +100,15 @@ class Photos(Dataset):
 
     def _photo(self, k: int) -> np.ndarray:
         if k not in self._cache:
-            from edgeinfer.data.folders import load_image
-
             self._cache[k] = load_image(self.paths[k])
         return self._cache[k]
 
     def image(self, i: int) -> np.ndarray:
+        """Crop ``i``: a seeded random crop of one bundled photo, ``size`` x ``size`` RGB uint8.
+
+        Raises:
+            IndexError: ``i`` is outside ``0 .. count - 1``.
+        """
         if not 0 <= i < self.count:
             raise IndexError(f"photo crop {i} out of range ({self.count})")
         photo = self._photo(i % len(self.paths))

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgeinfer.engine import Engine
 from edgeinfer.errors import ConfigError, DataError
 from edgeinfer.preprocess import PreprocessSpec, spec_from_metadata
 
 if TYPE_CHECKING:
     from edgeinfer.data.base import Dataset
-    from edgeinfer.engine import Engine
     from edgeinfer.model import Model
     from edgeinfer.tensors import TensorSpec
 
@@ -51,8 +51,6 @@ def image_input(
 
 
 def _describe(target: Engine | Model) -> str:
-    from edgeinfer.engine import Engine
-
     return f"engine '{target.path}'" if isinstance(target, Engine) else f"model '{target.name}'"
 
 
@@ -110,15 +108,11 @@ def resolve_preprocess(
 
 
 def _kind(target: Engine | Model) -> str:
-    from edgeinfer.engine import Engine
-
     return "engine" if isinstance(target, Engine) else "model"
 
 
 def stored_spec(target: Engine | Model) -> PreprocessSpec | None:
     """The preprocessing spec stored in an engine's manifest or a model's metadata."""
-    from edgeinfer.engine import Engine
-
     if isinstance(target, Engine):
         return spec_from_metadata(target.metadata)
     return spec_from_metadata({"preprocess": target.meta("preprocess")})

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeinfer.builder import resolve_engine
+from edgeinfer.builder import load_runner, resolve_engine
 from edgeinfer.data.datasets import Dataset, image_input, iter_batches, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.evaluate.corruptions import image_transform
@@ -71,9 +71,11 @@ class ClassAccuracy:
 
     @property
     def accuracy(self) -> float:
+        """Fraction of this class's samples predicted right (NaN when it has none)."""
         return self.correct / self.n if self.n else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data; ``accuracy`` is null for a class with no samples."""
         acc = self.accuracy
         return {
             "index": self.index,
@@ -106,6 +108,7 @@ class AccuracyResult:
 
     @property
     def top1(self) -> float:
+        """Top-1 accuracy (NaN with no samples)."""
         return self.correct_top1 / self.n if self.n else float("nan")
 
     @property
@@ -115,10 +118,12 @@ class AccuracyResult:
 
     @property
     def ci95(self) -> tuple[float, float]:
+        """Wilson 95% confidence interval of the top-1 accuracy."""
         return wilson_interval(self.correct_top1, self.n)
 
     @property
     def per_class(self) -> list[ClassAccuracy]:
+        """Accuracy of each class, from the confusion matrix's rows."""
         rows = self.confusion.sum(axis=1)
         diag = np.diag(self.confusion)
         return [
@@ -127,6 +132,7 @@ class AccuracyResult:
         ]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: accuracies, interval, per-class rows, confusion matrix and context."""
         return {
             "dataset": self.dataset,
             "engine": self.engine,
@@ -236,8 +242,6 @@ def evaluate_accuracy(
     """
     eng = resolve_engine(engine)
     if runner is None:
-        from edgeinfer.builder import load_runner
-
         with load_runner(eng) as r:
             return _evaluate(
                 eng, dataset, r, batch_size, corruption, severity, preprocess, seed, quiet

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeinfer.builder import resolve_engine
+from edgeinfer.builder import load_runner, resolve_engine
 from edgeinfer.data.datasets import Dataset, image_input, iter_batches, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.evaluate.accuracy import engine_info
@@ -17,13 +17,13 @@ from edgeinfer.evaluate.fidelity import FidelityAccumulator, FidelityResult, Tol
 from edgeinfer.evaluate.metrics import declared_task
 from edgeinfer.evaluate.running import batch_size_for, fixed_batch, run_padded
 from edgeinfer.progress import Progress
+from edgeinfer.tensors import TensorSpec, random_feed
 
 if TYPE_CHECKING:
     from edgeinfer.backends.base import Runner
     from edgeinfer.engine import Engine
     from edgeinfer.model import Model
     from edgeinfer.preprocess import PreprocessSpec
-    from edgeinfer.tensors import TensorSpec
 
 __all__ = ["DEFAULT_RANDOM_INPUTS", "compare_engines"]
 
@@ -47,7 +47,8 @@ def compare_engines(
     """Run both engines on the same inputs and compare the candidate to the reference.
 
     Args:
-        candidate, reference: engines, engine directories, Models or ONNX files.
+        candidate: the engine under test: an engine, engine directory, Model or ONNX file.
+        reference: what it is compared with, given the same ways.
         inputs: a :class:`Dataset` (preprocessed with the reference's stored spec, or the
             dataset's default), an iterable of feeds (``{input name: [N, ...] array}``), or
             None for seeded random inputs (``limit`` of them, default 32).
@@ -68,8 +69,6 @@ def compare_engines(
     bs = _common_batch(cand, ref, batch_size)
     acc = FidelityAccumulator(tolerances, task=declared_task(ref.metadata))
     batches, described, total = _batches(ref, inputs, bs, limit, seed, dims, preprocess)
-    from edgeinfer.builder import load_runner
-
     t0 = time.perf_counter()
     with (
         load_runner(cand) as rc,
@@ -158,8 +157,6 @@ def _batches(
 def _random_batches(
     specs: tuple[TensorSpec, ...], count: int, bs: int, seed: int, dims: Mapping[str, int] | None
 ) -> Iterator[dict[str, np.ndarray]]:
-    from edgeinfer.tensors import random_feed
-
     done = 0
     k = 0
     while done < count:

@@ -68,6 +68,7 @@ class Tolerances:
 
     @property
     def elementwise(self) -> bool:
+        """Whether the element-wise check ``|cand-ref| <= atol + rtol*|ref|`` is on."""
         return self.atol is not None or self.rtol is not None
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,6 +125,7 @@ class OutputFidelity:
     iou: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data of every field (inf as ``"inf"``, NaN as null)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
@@ -148,15 +150,22 @@ class FidelityResult:
 
     @property
     def passed(self) -> bool:
+        """Whether every check passed (no failures)."""
         return not self.failures
 
     def output(self, name: str) -> OutputFidelity:
+        """The fidelity of output ``name``.
+
+        Raises:
+            KeyError: no output of that name was compared.
+        """
         for o in self.outputs:
             if o.name == name:
                 return o
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: verdict, failures, tolerances and per-output statistics."""
         return {
             "passed": self.passed,
             "failures": self.failures,

@@ -129,7 +129,8 @@ def kl_divergence(ref_log: np.ndarray, cand_log: np.ndarray) -> np.ndarray:
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-row cosine similarity of two outputs (1 where both rows are zero, 0 where only
-    one is)."""
+    one is).
+    """
     x, y = as_rows(a), as_rows(b)
     nx, ny = np.linalg.norm(x, axis=1), np.linalg.norm(y, axis=1)
     norms = nx * ny
@@ -139,7 +140,8 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest scores, best first (``[N, k]`` for rows, ``[k]`` for a
-    vector); among equal scores the lower index comes first."""
+    vector); among equal scores the lower index comes first.
+    """
     x = -np.asarray(scores, dtype=np.float64)
     k = min(k, x.shape[-1])
     if x.ndim == 1 and 0 < k < x.size:  # one vector (per-frame post-processing): partition

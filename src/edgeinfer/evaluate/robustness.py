@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeinfer.builder import resolve_engine
+from edgeinfer.builder import load_runner, resolve_engine
 from edgeinfer.data.datasets import Dataset
 from edgeinfer.evaluate.accuracy import AccuracyResult, evaluate_accuracy
 from edgeinfer.evaluate.corruptions import DEFAULT_CORRUPTIONS
@@ -42,6 +42,7 @@ class CorruptionAccuracy:
         return self.clean_top1 - self.result.top1
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: corruption, severity, accuracies, drop and the full result."""
         return {
             "corruption": self.corruption,
             "severity": self.severity,
@@ -71,11 +72,13 @@ class RobustnessResult:
 
     @property
     def mean_corrupted_top1(self) -> float:
+        """Mean top-1 over every corruption and severity (NaN with none)."""
         return (
             float(np.mean([e.result.top1 for e in self.entries])) if self.entries else float("nan")
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: clean result, one entry per corruption x severity, and means."""
         return {
             "clean": self.clean.to_dict(),
             "corruptions": [e.to_dict() for e in self.entries],
@@ -97,8 +100,6 @@ def evaluate_robustness(
     quiet: bool | None = None,
 ) -> RobustnessResult:
     """Clean accuracy and accuracy under each corruption x severity (one runner for all)."""
-    from edgeinfer.builder import load_runner
-
     eng = resolve_engine(engine)
     kw: dict[str, Any] = {
         "batch_size": batch_size,

@@ -67,6 +67,10 @@ class Pass(ABC):
         """Transform ``model``; never mutate it in place."""
 
     def __call__(self, model: Model) -> PassResult:
+        """Run the pass between its checks: :meth:`requires`, :meth:`call`, :meth:`ensures`.
+
+        :meth:`ensures` runs only when the pass modified the model.
+        """
         self.requires(model)
         result = self.call(model)
         if result.modified:
@@ -83,6 +87,7 @@ class PassManager(Pass):
         self.passes = tuple(passes)
 
     def call(self, model: Model) -> PassResult:
+        """Run each pass on the previous one's output; collect their notes."""
         modified = False
         notes: list[str] = []
         for p in self.passes:
@@ -124,7 +129,8 @@ def node_names(proto: onnx.ModelProto) -> list[str]:
 
 def ensure_node_names(proto: onnx.ModelProto) -> int:
     """Give unnamed nodes their :func:`node_names` name (in place) so they can be excluded by
-    name; returns how many were named."""
+    name; returns how many were named.
+    """
     count = 0
     for node, name in zip(proto.graph.node, node_names(proto), strict=True):
         if node.name != name:

@@ -16,12 +16,11 @@ import numpy as np
 
 from edgeinfer import serde
 from edgeinfer.errors import ConfigError
+from edgeinfer.model import Model
 from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto, node_names
 
 if TYPE_CHECKING:
     import onnx
-
-    from edgeinfer.model import Model
 
 FP16_MAX = 65504.0
 FP16_CONFIG_VERSION = 1
@@ -205,7 +204,8 @@ class _Converter:
 
     def keep(self, node: onnx.NodeProto, name: str) -> bool:
         """Whether ``node`` (named ``name`` by :func:`node_names`) stays FP32 by block list
-        or ``--exclude``."""
+        or ``--exclude``.
+        """
         return name in self.blocked_names or node.op_type in self.blocked_ops
 
     # -- rewriting ---------------------------------------------------------------------------
@@ -311,8 +311,9 @@ class Fp16Pass(Pass):
         self.config = config or Fp16Config()
 
     def call(self, model: Model) -> PassResult:
-        from edgeinfer.model import Model as _Model
-
+        """Convert the model to FP16; blocked ops, excluded nodes and ops whose weights exceed
+        the FP16 range stay FP32.
+        """
         proto = copy_proto(model)
         conv = _Converter(proto, self.config)
         converted = conv.run()
@@ -329,4 +330,4 @@ class Fp16Pass(Pass):
         if conv.out_of_range:
             kept = ", ".join(f"{op} x{n}" for op, n in sorted(conv.out_of_range.items()))
             notes.append(f"fp16: kept in FP32, weights beyond ±{FP16_MAX:g}: {kept}")
-        return PassResult(_Model.from_proto(proto, model.path), True, tuple(notes))
+        return PassResult(Model.from_proto(proto, model.path), True, tuple(notes))

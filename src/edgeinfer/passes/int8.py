@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgeinfer import serde
+from edgeinfer.calibration import calibrate
 from edgeinfer.config import CalibrationConfig
 from edgeinfer.errors import BackendError, ConfigError, ModelError, first_line
+from edgeinfer.model import Model
 from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto, ensure_node_names
 
 if TYPE_CHECKING:
     from edgeinfer.calibration.table import CalibrationTable
-    from edgeinfer.model import Model
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 INT8_CONFIG_VERSION = 1
@@ -77,12 +78,11 @@ class Int8Config:
 
 def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[Model, list[str]]:
     """Name unnamed nodes and (optionally) run ``quant_pre_process``; the result is what gets
-    calibrated and quantized (its hash keys the calibration cache)."""
-    from edgeinfer.model import Model as _Model
-
+    calibrated and quantized (its hash keys the calibration cache).
+    """
     proto = copy_proto(model)
     ensure_node_names(proto)
-    named = _Model.from_proto(proto, model.path)
+    named = Model.from_proto(proto, model.path)
     if not preprocess:
         return named, []
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -98,7 +98,7 @@ def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[
             except Exception:  # symbolic shape inference fails on some graphs: retry without
                 quant_pre_process(named.proto, out, skip_symbolic_shape=True)
                 notes.append("int8: symbolic shape inference failed; pre-processed without it")
-            pre = _Model.load(out)
+            pre = Model.load(out)
         except Exception as exc:
             first = first_line(exc)
             return named, [f"int8: pre-processing skipped ({first})"]
@@ -137,6 +137,11 @@ class Int8Pass(Pass):
         self.last_table: CalibrationTable | None = None
 
     def requires(self, model: Model) -> None:
+        """The common pre-condition, and the model must not be quantized already.
+
+        Raises:
+            ModelError: the model has no nodes or already holds QDQ/quantized ops.
+        """
         super().requires(model)
         bad = sorted({n.op_type for n in model.proto.graph.node if n.op_type in QDQ_OPS})
         if bad:
@@ -146,8 +151,11 @@ class Int8Pass(Pass):
             )
 
     def call(self, model: Model) -> PassResult:
-        from edgeinfer.calibration import calibrate
+        """Calibrate (or use the given table) and insert QDQ pairs with ONNX Runtime's quantizer.
 
+        Raises:
+            ConfigError: the given calibration table was made for another model.
+        """
         prepared, notes = prepare_for_quantization(model, preprocess=self.config.preprocess)
         names, ops = check_exclude(prepared.proto, self.config.exclude)
         cal = self.config.calibration
@@ -169,8 +177,6 @@ class Int8Pass(Pass):
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
         from onnxruntime.quantization.calibrate import save_tensors_data
 
-        from edgeinfer.model import Model as _Model
-
         cal = self.config.calibration
         sym = cal.symmetric_activations
         kwargs = {
@@ -188,7 +194,7 @@ class Int8Pass(Pass):
             model.save(src)
             save_tensors_data(table.to_tensors_data(), ranges)
             _quantize_static(model.name, src, dst, ranges, kwargs)
-            return _Model.from_proto(_load(dst), model.path)
+            return Model.from_proto(_load(dst), model.path)
 
 
 def _quantize_static(name: str, src: Path, dst: Path, ranges: Path, kwargs: dict[str, Any]) -> None:

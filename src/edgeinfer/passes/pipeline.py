@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from edgeinfer.errors import require
+from edgeinfer.errors import ConfigError, require
+from edgeinfer.model import Model
 from edgeinfer.passes.base import Pass, PassManager, PassResult, copy_proto
 from edgeinfer.passes.fp16 import Fp16Config, Fp16Pass
 from edgeinfer.passes.int8 import Int8Config, Int8Pass
@@ -19,7 +20,6 @@ from edgeinfer.passes.registry import PassContext, get_pass, list_passes, regist
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig
-    from edgeinfer.model import Model
 
 __all__ = ["GRAPH_PRECISIONS", "build_pipeline", "check_passes", "int8_config", "run_pipeline"]
 
@@ -50,20 +50,19 @@ def _int8(config: BuildConfig, context: PassContext) -> Pass:
 
 class SimplifyPass(Pass):
     """Constant folding and dead-node removal with onnxscript's optimizer (well kept, used by
-    PyTorch's exporter); the result is checked like every pass's."""
+    PyTorch's exporter); the result is checked like every pass's.
+    """
 
     name = "simplify"
 
     def call(self, model: Model) -> PassResult:
-        from edgeinfer.model import Model as _Model
-
         optimizer = require("onnxscript.optimizer", "torch", purpose="the 'simplify' pass")
         before = len(model.proto.graph.node)
         proto = optimizer.optimize(copy_proto(model))
         after = len(proto.graph.node)
         if after == before:
             return PassResult(model, False, ("simplify: nothing to fold",))
-        out = _Model.from_proto(proto, model.path)
+        out = Model.from_proto(proto, model.path)
         out.torch_source = model.torch_source
         return PassResult(out, True, (f"simplify: {before} -> {after} nodes",))
 
@@ -80,8 +79,6 @@ def check_passes(names: Sequence[str]) -> None:
     Raises:
         ConfigError: naming the registered passes.
     """
-    from edgeinfer.errors import ConfigError
-
     known = list_passes()
     for name in names:
         if name in GRAPH_PRECISIONS:
@@ -97,7 +94,8 @@ def build_pipeline(
     config: BuildConfig, context: PassContext | None = None, *, lower: bool = True
 ) -> PassManager:
     """The passes a build runs: ``config.passes`` in order, then the precision pass of
-    ``config.precision`` when ``lower`` and it has one."""
+    ``config.precision`` when ``lower`` and it has one.
+    """
     ctx = context or PassContext()
     check_passes(config.passes)
     names = list(config.passes)

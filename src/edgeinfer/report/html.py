@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgeinfer.fileio import atomic_write_text
+from edgeinfer.report.plots import cdf_png, scatter_png
 
 if TYPE_CHECKING:
     from edgeinfer.search.results import CandidateResult, OptimizeResult
@@ -74,6 +75,7 @@ def _row(result: OptimizeResult, r: CandidateResult) -> str:
 
 
 def table_html(result: OptimizeResult) -> str:
+    """The candidates table as HTML, one row per candidate in report order."""
     head = [
         "candidate",
         "status",
@@ -133,8 +135,6 @@ def _summary(result: OptimizeResult) -> str:
 
 def render_html(result: OptimizeResult) -> str:
     """The whole report as an HTML string (plots need the ``report`` extra)."""
-    from edgeinfer.report.plots import cdf_png, scatter_png
-
     title = f"edgeinfer optimize — {result.model.get('name')}"
     host = result.host
     parts = [

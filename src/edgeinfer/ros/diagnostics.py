@@ -61,6 +61,7 @@ class NodeStats:
             self._last_seq[key] = sequence
 
     def on_result(self, latency_ns: int, inference_ns: int, wait_ns: int = 0) -> None:
+        """Count a processed frame: its end-to-end, inference and queue-wait times (ns)."""
         self.processed += 1
         self.latency_ns.append(latency_ns)
         self.inference_ns.append(inference_ns)

@@ -255,6 +255,7 @@ class EdgeInferNode(Node):
         self._diag_pub.publish(msg)
 
     def destroy_node(self) -> None:
+        """Close the pipeline (the runner's buffers), then destroy the ROS node."""
         if self.pipeline is not None:
             self.pipeline.close()
             self.pipeline = None

@@ -33,13 +33,20 @@ from edgeinfer.evaluate.metrics import top_k as metrics_top_k
 
 @dataclass(frozen=True)
 class Hypothesis:
+    """One class of a classification result, as ``vision_msgs/ObjectHypothesis`` holds it.
+
+    Attributes:
+        class_id: the class's label (its index as text when the engine has no labels).
+        score: its probability.
+    """
     class_id: str
     score: float
 
 
 def resolve_task(requested: str, metadata: dict[str, Any], shape: Sequence[int | str]) -> str:
     """The node's result layout: the requested task, else the engine's declared task, else
-    what its output holds (:func:`~edgeinfer.evaluate.metrics.output_kind`)."""
+    what its output holds (:func:`~edgeinfer.evaluate.metrics.output_kind`).
+    """
     if requested != "auto":
         return requested
     return declared_task(metadata) or output_kind(shape)
@@ -49,7 +56,8 @@ def top_k(
     logits: np.ndarray, labels: Sequence[str] | None, k: int, threshold: float = 0.0
 ) -> list[Hypothesis]:
     """The ``k`` best classes (best first) scoring at least ``threshold``, with probabilities
-    as scores (:func:`~edgeinfer.evaluate.metrics.probabilities` of the flattened output)."""
+    as scores (:func:`~edgeinfer.evaluate.metrics.probabilities` of the flattened output).
+    """
     p = probabilities(np.reshape(logits, -1))
     out = []
     for i in metrics_top_k(p, k):

@@ -100,11 +100,19 @@ class NodeParams:
 
     @property
     def resolved_input_topic(self) -> str:
+        """The image topic: ``input_topic``, else the camera's default (``.../compressed``
+        with ``compressed``).
+        """
         if self.input_topic:
             return self.input_topic
         return DEFAULT_INPUT + ("/compressed" if self.compressed else "")
 
     def require_engine(self) -> str:
+        """The ``engine`` parameter.
+
+        Raises:
+            ConfigError: it is empty (the message says how to set it).
+        """
         if not self.engine:
             raise ConfigError(
                 "parameter 'engine' is empty; pass --engine ENGINE_DIR or set engine in the "

@@ -73,11 +73,17 @@ class Pipeline:
         self.close()
 
     def close(self) -> None:
+        """Deactivate the runner and drop the input buffer (safe to call twice)."""
         self.runner.deactivate()
         self._buffer = None
 
     @property
     def buffer(self) -> np.ndarray:
+        """The runner's persistent input buffer ``[1, ...]``; preprocess frames straight into it.
+
+        Raises:
+            EngineError: the pipeline is not open (use it as a context manager).
+        """
         if self._buffer is None:
             raise EngineError("pipeline is not open; use it as a context manager")
         return self._buffer
@@ -95,6 +101,7 @@ class Pipeline:
         return out, time.perf_counter_ns() - t0
 
     def describe(self) -> dict[str, Any]:
+        """JSON data naming the engine, model, backend, precision and task."""
         return {
             "engine": str(self.engine.path),
             "model": self.engine.name,

@@ -20,7 +20,8 @@ DEFAULT_CALIBRATORS = ("percentile", "minmax")
 
 def default_backends() -> tuple[str, ...]:
     """The backends ``optimize`` tries without ``--backends``: every registered one that
-    declares ``searched_by_default`` (installed or not: a missing one is listed as left out)."""
+    declares ``searched_by_default`` (installed or not: a missing one is listed as left out).
+    """
     return tuple(find_backends(available_only=False, searched_by_default=True))
 
 
@@ -72,7 +73,8 @@ def calibration_config(
     fingerprint: str | None = None,
 ) -> CalibrationConfig:
     """The calibration of the INT8 candidates for ``method`` on ``data`` (``fingerprint``: the
-    data's content hash, so changed files under the same spec give new engines)."""
+    data's content hash, so changed files under the same spec give new engines).
+    """
     return CalibrationConfig(
         method=method, data=data, samples=samples, seed=seed, data_fingerprint=fingerprint
     )
@@ -131,6 +133,7 @@ def enumerate_candidates(
         threads: intra-op threads for every candidate.
         calib_data: dataset spec for calibration (see ``open_dataset``).
         calib_samples: calibration samples per INT8 build.
+        seed: seed of the calibration subset.
         calib_fingerprint: content hash of the calibration data (part of engine cache keys).
 
     Raises:
@@ -208,7 +211,8 @@ def mixed_variant(candidate: Candidate, exclude: Sequence[str]) -> Candidate:
 def sensitivity_config(config: BuildConfig) -> BuildConfig:
     """The config whose builds rank layer sensitivity for mixed precision: the route's proxy
     backend (a cheaper build that quantizes the same way, declared by the backend) with the
-    same calibration, else the config itself."""
+    same calibration, else the config itself.
+    """
     proxy = _route(config).proxy_backend if config.precision == "int8" else None
     if proxy is None:
         return config

@@ -71,6 +71,12 @@ class OptimizeConfig:
     version: int = OPTIMIZE_VERSION
 
     def __post_init__(self) -> None:
+        self._check_names()
+        self._check_limits()
+        serde.check_version(self.WHAT, self.version, OPTIMIZE_VERSION)
+
+    def _check_names(self) -> None:
+        """Backends, precisions and calibrators: tuples, not empty; precisions known."""
         for name in ("backends", "precisions", "calibrators"):
             value = getattr(self, name)
             if value is not None:
@@ -81,6 +87,9 @@ class OptimizeConfig:
         for p in self.precisions or ():
             if p not in PRECISIONS:
                 raise ConfigError(f"unknown precision '{p}'; choose from {', '.join(PRECISIONS)}")
+
+    def _check_limits(self) -> None:
+        """Time budget, threads, sample counts and rounds: positive."""
         if self.time_budget_min is not None and self.time_budget_min <= 0:
             raise ConfigError(f"--time-budget must be > 0 minutes, got {self.time_budget_min}")
         if self.threads is not None and self.threads < 1:
@@ -93,7 +102,6 @@ class OptimizeConfig:
             raise ConfigError(f"--eval-limit must be >= 1, got {self.eval_limit}")
         if self.round_s <= 0:
             raise ConfigError(f"round_s must be > 0, got {self.round_s}")
-        serde.check_version(self.WHAT, self.version, OPTIMIZE_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON data (``budget`` as an object, tuples as lists)."""

@@ -1,5 +1,6 @@
 """Phase 5 of the search: the finalists measured fully (all the data, then latency in
-interleaved rounds), and the mixed-precision latency cost from the same rounds."""
+interleaved rounds), and the mixed-precision latency cost from the same rounds.
+"""
 
 from __future__ import annotations
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from edgeinfer.bench.latency import BenchConfig, bench_runner
 from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.data.datasets import image_input, iter_engine_batches, open_dataset
 from edgeinfer.errors import DataError
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class EvalData:
     input_name: str
 
     def head(self, n: int) -> EvalData:
+        """The first ``n`` samples (and labels), e.g. the quick-probe subset."""
         return EvalData(
             self.x[:n],
             None if self.labels is None else self.labels[:n],
@@ -45,6 +47,7 @@ class EvalData:
 
     @property
     def n(self) -> int:
+        """Number of samples held."""
         return len(self.x)
 
 
@@ -54,8 +57,6 @@ def load_data(spec: str, engine: Engine, *, limit: int | None, seed: int = 0) ->
     Raises:
         DataError: unknown or unusable data (message from the dataset layer).
     """
-    from edgeinfer.data.datasets import image_input, iter_engine_batches, open_dataset
-
     ds = open_dataset(spec, limit=limit, seed=seed)
     xs, ys = [], []
     for x, y in iter_engine_batches(engine, ds, 256):
@@ -114,9 +115,9 @@ class Timing:
     samples_ns: np.ndarray
     ratio_vs_baseline: float | None
     throughput: float
-    round_p50: list[float] = field(default_factory=list)
 
     def cdf_samples_ms(self) -> list[float]:
+        """The sorted latencies in ms, thinned to at most ``MAX_CDF_SAMPLES`` evenly spaced ones."""
         ms = np.sort(self.samples_ns.astype(np.float64) / 1e6)
         if ms.size > MAX_CDF_SAMPLES:
             ms = ms[np.linspace(0, ms.size - 1, MAX_CDF_SAMPLES).astype(int)]
@@ -161,5 +162,5 @@ def interleaved_latency(
         ratio = None
         if baseline is not None and p50s.get(baseline):
             ratio = float(np.median(np.array(p50s[n]) / np.array(p50s[baseline])))
-        out[n] = Timing(latency_stats(lat), lat, ratio, lat.size / (lat.sum() / 1e9), p50s[n])
+        out[n] = Timing(latency_stats(lat), lat, ratio, lat.size / (lat.sum() / 1e9))
     return out

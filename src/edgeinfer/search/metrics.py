@@ -78,7 +78,8 @@ def _top1_and_drop(
     reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None
 ) -> tuple[float | None, float | None]:
     """The candidate's top-1 accuracy and the reference's minus it in points (None, None
-    without labels)."""
+    without labels).
+    """
     if labels is None:
         return None, None
     lab = np.asarray(labels).reshape(-1)
@@ -123,7 +124,8 @@ def clearly_misses(
 
 def clearly_passes(q: Quality, *, max_drop_pts: float, min_agreement: float, top5: bool) -> bool:
     """True when the subset measurement ``q`` meets the budget with two standard errors to
-    spare (only such a candidate may prune others as dominated)."""
+    spare (only such a candidate may prune others as dominated).
+    """
     if q.mode == "labels":
         if q.top1_drop_pts is None:
             return False

@@ -165,7 +165,8 @@ def _greedy(
     late: Callable[[], bool],
 ) -> MixedOutcome:
     """Keep units in FP32 in ``ranked`` order until ``meets`` holds, then try to give
-    back each unit but the last (a unit that is not needed any more returns to INT8)."""
+    back each unit but the last (a unit that is not needed any more returns to INT8).
+    """
     chosen: list[Layer] = []
     steps: list[tuple[int, float, bool]] = []
     last: Quality | None = None

@@ -69,7 +69,8 @@ def _data(cfg: OptimizeConfig, ref: Engine) -> tuple[EvalData, str, str]:
 
 def _baseline(search: Search, source: Source, cfg: OptimizeConfig) -> str | None:
     """Register the user's starting point (PyTorch eager FP32, the backend declared
-    ``baseline``) when the model has a PyTorch source; None otherwise."""
+    ``baseline``) when the model has a PyTorch source; None otherwise.
+    """
     if not cfg.torch_baseline or source.model.torch_source is None:
         return None
     backends = find_backends(baseline=True)
@@ -98,7 +99,8 @@ def _baseline(search: Search, source: Source, cfg: OptimizeConfig) -> str | None
 
 def _calib_fingerprint(source: Source, data: str, cfg: OptimizeConfig) -> str | None:
     """Content hash of the calibration data, computed once for every INT8 candidate (None
-    when the data cannot be loaded: the INT8 builds then record the error themselves)."""
+    when the data cannot be loaded: the INT8 builds then record the error themselves).
+    """
     try:
         cal = CalibrationConfig(data=data, samples=cfg.calib_samples, seed=cfg.seed)
         return pin_data(source.model, cal, quiet=cfg.quiet).data_fingerprint

@@ -79,9 +79,11 @@ class Search:
 
     # -- helpers ------------------------------------------------------------------------
     def late(self) -> bool:
+        """Whether the time budget (if any) has run out."""
         return self.deadline is not None and time.monotonic() > self.deadline
 
     def quality_of(self, out: np.ndarray, *, subset: bool) -> Quality:
+        """Quality of a candidate's outputs ``out`` against the FP32 reference (subset or all)."""
         ref = self.ref_quick if subset else self.ref_full
         assert ref is not None
         labels = (self.quick if subset else self.data).labels
@@ -153,6 +155,11 @@ class Search:
         return res
 
     def probe_all(self, cands: list[Candidate]) -> None:
+        """Build each candidate and measure it quickly, skipping the rest once time runs out.
+
+        Raises:
+            KeyboardInterrupt: after marking the unfinished candidates as skipped.
+        """
         with self.progress.task("build + quick probe", len(cands)) as task:
             for i, cand in enumerate(cands):
                 if self.late():
@@ -213,7 +220,8 @@ class Search:
 
     def _choose_finalists(self, alive: list[CandidateResult]) -> None:
         """The ``finalists`` fastest that meet the budget on the subset, plus up to
-        ``CLOSE_CALLS`` faster ones that miss it narrowly (the full data decides those)."""
+        ``CLOSE_CALLS`` faster ones that miss it narrowly (the full data decides those).
+        """
         room = self.cfg.finalists
         ok = [r for r in alive if self._passes(r)][:room]
         fastest_ok = self._objective(ok[0]) if ok else math.inf
@@ -236,6 +244,9 @@ class Search:
 
     # -- phase 3: threads where they matter ----------------------------------------------------
     def try_thread_variant(self) -> None:
+        """Try the fastest finalist on one thread when its p50 is under :data:`SMALL_MODEL_MS`;
+        the variant becomes a finalist when its quick probe is 3% better.
+        """
         fin = [self.results[n] for n in self.finalists if self.results[n].latency is not None]
         if not self.cfg.thread_variants or not fin or self.late():
             return

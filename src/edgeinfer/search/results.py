@@ -17,16 +17,6 @@ from edgeinfer.config import BuildConfig
 
 RESULT_VERSION = 1
 
-# Candidate states, in the order a candidate moves through them.
-STATUSES = (
-    "pending",  # enumerated, nothing done yet
-    "probed",  # built, quick latency and subset accuracy measured
-    "pruned",  # dropped after the cheap checks (reasons say why)
-    "measured",  # finalist: full accuracy and interleaved latency
-    "error",  # build or run failed (error says why)
-    "skipped",  # not tried: time budget or Ctrl-C
-)
-
 
 @dataclass(frozen=True)
 class Quality:
@@ -68,10 +58,12 @@ class Quality:
         return self.agreement if self.agreement is not None else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data of every field."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Quality:
+        """Parse :meth:`to_dict` data (keys of newer reports are ignored)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -85,7 +77,11 @@ class CandidateResult:
         config: its build config (None for the PyTorch eager baseline).
         kind: ``engine`` or ``torch-eager`` (the user's PyTorch starting point).
         role: ``baseline``, ``reference``, ``mixed`` or empty.
-        status: pending, probed, pruned, measured, error or skipped.
+        status: ``pending`` (enumerated, nothing done yet), ``probed`` (built, quick latency
+            and subset accuracy measured), ``pruned`` (dropped after the cheap checks;
+            reasons say why), ``measured`` (finalist: full accuracy and interleaved latency),
+            ``error`` (build or run failed; error says why) or ``skipped`` (not tried: time
+            budget or Ctrl-C), in the order a candidate moves through them.
         executed_precision: what the engine really runs in.
         latency: latency statistics (ms).
         latency_source: ``probe`` or ``interleaved``.
@@ -128,6 +124,7 @@ class CandidateResult:
         return self.error is None and self.latency is not None and self.quality is not None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: the fields, with config, latency and quality as objects (or null)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["config"] = self.config.to_dict() if self.config else None
         data["latency"] = self.latency.to_dict() if self.latency else None
@@ -138,6 +135,7 @@ class CandidateResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CandidateResult:
+        """Parse :meth:`to_dict` data (keys of newer reports are ignored)."""
         known = {f.name for f in fields(cls)} - {"source_model"}
         kw = {k: v for k, v in data.items() if k in known}
         kw["config"] = BuildConfig.from_dict(data["config"]) if data.get("config") else None
@@ -171,6 +169,7 @@ class MixedReport:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: the fields, with tuples as lists."""
         data = asdict(self)
         data["excluded"] = list(self.excluded)
         data["sensitivity"] = [list(s) for s in self.sensitivity]
@@ -179,6 +178,7 @@ class MixedReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MixedReport:
+        """Parse :meth:`to_dict` data."""
         return cls(
             base=data["base"],
             result=data.get("result"),
@@ -252,12 +252,18 @@ class OptimizeResult:
     source_model: Any = field(default=None, repr=False, compare=False, metadata=serde.SKIP)
 
     def candidate(self, name: str) -> CandidateResult:
+        """The result of candidate ``name``.
+
+        Raises:
+            KeyError: no candidate of that name.
+        """
         for c in self.candidates:
             if c.name == name:
                 return c
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``report.json`` data: the fields, every candidate and mixed-precision report."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source_model"}
         data["candidates"] = [c.to_dict() for c in self.candidates]
         data["mixed"] = [m.to_dict() for m in self.mixed]
@@ -267,6 +273,7 @@ class OptimizeResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OptimizeResult:
+        """Parse ``report.json`` data (:meth:`to_dict`; keys of newer reports are ignored)."""
         known = {f.name for f in fields(cls)} - {"source_model"}
         kw = {k: v for k, v in data.items() if k in known}
         kw["candidates"] = [CandidateResult.from_dict(c) for c in data.get("candidates", ())]

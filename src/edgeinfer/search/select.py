@@ -82,10 +82,12 @@ class Budget:
 
     @property
     def drop_pts(self) -> float:
+        """The accuracy drop allowed, in points (the default when not given)."""
         return DEFAULT_MAX_DROP_PTS if self.max_accuracy_drop is None else self.max_accuracy_drop
 
     @property
     def agreement(self) -> float:
+        """The top-1 agreement with the FP32 reference required (the default when not given)."""
         return DEFAULT_MIN_AGREEMENT if self.min_agreement is None else self.min_agreement
 
     def describe(self, mode: str) -> str:
@@ -188,6 +190,7 @@ class Selection:
 
     @property
     def met(self) -> bool:
+        """Whether a candidate met the budgets (there is a winner)."""
         return self.winner is not None
 
 

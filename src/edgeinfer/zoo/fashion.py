@@ -1,5 +1,6 @@
 """Committed zoo assets: ``fashion-cnn`` (the project's own Fashion-MNIST classifier) and the
-ImageNet class names."""
+ImageNet class names.
+"""
 
 from __future__ import annotations
 

@@ -56,6 +56,7 @@ def _wheel_pattern() -> str:
 
 
 def find_wheel() -> Path | None:
+    """The first rapidocr wheel of the pinned version in :func:`wheel_dirs` (None if none)."""
     for d in wheel_dirs():
         found = sorted(d.glob(_wheel_pattern())) if d.is_dir() else []
         if found:
@@ -64,6 +65,7 @@ def find_wheel() -> Path | None:
 
 
 def manual_command(dest: Path) -> str:
+    """The ``pip download`` command that fetches the pinned rapidocr wheel into ``dest``."""
     return f"{sys.executable} -m pip download --no-deps {DISTRIBUTION}=={VERSION} -d {dest}"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeinfer.errors import ConfigError, EdgeInferError, MissingExtraError
+from edgeinfer.fileio import atomic_directory, atomic_write_json
 from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
 from edgeinfer.source import TorchSource
@@ -73,6 +74,7 @@ class ZooEntry:
         return [m for m in mods if importlib.util.find_spec(m) is None]
 
     def provenance(self) -> dict[str, Any]:
+        """Where the model comes from (licence, source, how it was made), for its metadata."""
         return {
             "zoo_name": self.name,
             "licence": self.licence,
@@ -83,6 +85,7 @@ class ZooEntry:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data describing the entry (``edgeinfer zoo list --json``)."""
         return {
             "name": self.name,
             "task": self.task,
@@ -101,7 +104,8 @@ class ZooEntry:
 @dataclass(frozen=True)
 class Built:
     """What a builder returns: the graph, its preprocessing, labels, build details and the
-    PyTorch source of the graph (for the torch backend and pruning)."""
+    PyTorch source of the graph (for the torch backend and pruning).
+    """
 
     model: Model
     preprocess: PreprocessSpec
@@ -163,6 +167,7 @@ class Availability:
     params: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON data: state, detail and parameter count."""
         return {"state": self.state, "detail": self.detail, "params": self.params}
 
 
@@ -244,8 +249,6 @@ def save_model(name: str, out: str | Path, *, force: bool = False, quiet: bool =
     Raises:
         EdgeInferError: unknown name, or ``out`` exists and ``force`` is False.
     """
-    from edgeinfer.fileio import atomic_directory, atomic_write_json
-
     entry = get_entry(name)
     final = Path(out)
     if final.exists() and not force:

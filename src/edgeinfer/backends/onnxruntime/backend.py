@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeinfer.backends import register_backend
 from edgeinfer.backends.base import Backend, BuildResult, Capabilities, Int8Route
+from edgeinfer.backends.onnxruntime.precision import executed_precision
 from edgeinfer.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
 from edgeinfer.errors import BackendError, first_line
@@ -41,6 +42,11 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
     options_type = OrtOptions
 
     def check_config(self, config: BuildConfig) -> None:
+        """Refuse bf16 (the CPU provider has no bfloat16 kernels), then the common checks.
+
+        Raises:
+            BackendError: bf16, or a precision or option the backend does not support.
+        """
         if config.precision == "bf16":
             raise BackendError(
                 "backend 'onnxruntime' does not support precision 'bf16': its CPU provider has "
@@ -52,9 +58,16 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
     def build(
         self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
     ) -> BuildResult:
+        """Run the pass pipeline, let ONNX Runtime optimize the graph and save the result.
+
+        The payload is ONNX Runtime's optimized model (plus an external data file for models over
+        2 GiB); the executed precision is read back from it.
+
+        Raises:
+            BackendError: ONNX Runtime cannot create a session for the model.
+        """
         import onnxruntime as ort
 
-        from edgeinfer.backends.onnxruntime.precision import executed_precision
         options = self.options(config)
         context = PassContext(quiet=quiet, quant_preprocess=options.quant_preprocess)
         model, notes = run_pipeline(model, config, context)
@@ -82,5 +95,6 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
         )
 
     def runner(self, engine: Engine, **options: Any) -> OnnxRuntimeRunner:
+        """A new, inactive :class:`OnnxRuntimeRunner` for ``engine``."""
         return OnnxRuntimeRunner(engine, **options)
 

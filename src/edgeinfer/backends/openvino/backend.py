@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeinfer.backends import register_backend
 from edgeinfer.backends.base import Backend, BuildResult, Capabilities, Int8Route
+from edgeinfer.backends.openvino.nncf import named_model, nncf_quantize
 from edgeinfer.backends.openvino.runner import OpenVinoRunner
 from edgeinfer.backends.openvino.settings import (
     BIN,
@@ -85,6 +86,11 @@ class OpenVinoBackend(Backend[OpenVinoSettings]):
     options_type = OpenVinoSettings
 
     def check_config(self, config: BuildConfig) -> None:
+        """The common checks, then whether this host's CPU plugin runs the requested precision.
+
+        Raises:
+            BackendError: a precision, option or inference-precision hint this host cannot run.
+        """
         import openvino as ov
 
         super().check_config(config)
@@ -95,6 +101,12 @@ class OpenVinoBackend(Backend[OpenVinoSettings]):
     def build(
         self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
     ) -> BuildResult:
+        """Convert to OpenVINO IR (quantized by QDQ or NNCF for int8), compile it once and record
+        the precision the CPU plugin really executes.
+
+        Raises:
+            BackendError: the plugin runs another inference precision than the one requested.
+        """
         import openvino as ov
 
         settings = self.options(config)
@@ -126,6 +138,7 @@ class OpenVinoBackend(Backend[OpenVinoSettings]):
         )
 
     def runner(self, engine: Engine, **options: Any) -> OpenVinoRunner:
+        """A new, inactive :class:`OpenVinoRunner` for ``engine``."""
         return OpenVinoRunner(engine, **options)
 
 
@@ -133,11 +146,10 @@ def _to_openvino(
     model: Model, config: BuildConfig, settings: OpenVinoSettings, quiet: bool | None
 ) -> tuple[ov.Model, list[str]]:
     """The ``ov.Model`` to save: FP32, INT8 from QDQ ONNX (OpenVINO turns QDQ pairs into
-    FakeQuantize), or INT8 by NNCF; plus notes naming the route."""
+    FakeQuantize), or INT8 by NNCF; plus notes naming the route.
+    """
     context = PassContext(quiet=quiet)
     if config.precision == "int8" and settings.quantizer == "nncf":
-        from edgeinfer.backends.openvino.nncf import named_model, nncf_quantize
-
         graph, notes = run_pipeline(model, config, context, lower=False)
         named = named_model(graph)
         ov_model, route = nncf_quantize(_convert(named), named, config, settings, quiet=quiet)

@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeinfer.calibration import calibration_feeds
 from edgeinfer.errors import require
+from edgeinfer.model import Model
+from edgeinfer.passes.base import check_exclude, copy_proto, ensure_node_names
 
 if TYPE_CHECKING:
     import openvino as ov
 
     from edgeinfer.backends.openvino.settings import OpenVinoSettings
     from edgeinfer.config import BuildConfig
-    from edgeinfer.model import Model
 
 Feed = dict[str, np.ndarray]
 
@@ -40,10 +42,8 @@ def single_samples(feeds: list[Feed], model: Model) -> list[Feed]:
 
 def named_model(model: Model) -> Model:
     """``model`` with unnamed nodes named by :func:`edgeinfer.passes.base.node_names`, as the
-    QDQ pass names them, so ``--exclude`` names mean the same nodes on both INT8 routes."""
-    from edgeinfer.model import Model
-    from edgeinfer.passes.base import copy_proto, ensure_node_names
-
+    QDQ pass names them, so ``--exclude`` names mean the same nodes on both INT8 routes.
+    """
     proto = copy_proto(model)
     if not ensure_node_names(proto):
         return model
@@ -56,8 +56,6 @@ def excluded_onnx_nodes(model: Model, exclude: tuple[str, ...]) -> list[str]:
     Raises:
         ModelError: an entry is neither a node name nor an ONNX op type.
     """
-    from edgeinfer.passes.base import check_exclude
-
     names, op_types = check_exclude(model.proto, exclude)
     picked = [n.name for n in model.proto.graph.node if n.name in names or n.op_type in op_types]
     return picked
@@ -65,7 +63,8 @@ def excluded_onnx_nodes(model: Model, exclude: tuple[str, ...]) -> list[str]:
 
 def ignored_ov_ops(ov_model: ov.Model, onnx_names: list[str]) -> list[str]:
     """OpenVINO op names converted from the ONNX nodes (``N`` and ``N/...``, e.g. a Conv's
-    ``N/WithoutBiases``)."""
+    ``N/WithoutBiases``).
+    """
     wanted = set(onnx_names)
     out = []
     for op in ov_model.get_ordered_ops():
@@ -101,8 +100,6 @@ def nncf_quantize(
         DataError: no or too little calibration data (from the calibration module).
     """
     nncf = require("nncf", "openvino", purpose="OpenVINO int8 with quantizer=nncf")
-    from edgeinfer.calibration import calibration_feeds
-
     cal = config.calibration_config()
     samples = single_samples(calibration_feeds(model, cal, quiet=quiet), model)
     kwargs: dict[str, Any] = {

@@ -178,7 +178,8 @@ class OpenVinoRunner(Runner):
         """Bind ``arr`` without a copy when OpenVINO can share it, else copy into the buffer.
 
         The bound ``ov.Tensor`` keeps its array alive, so an array object that is already bound
-        is the same memory: it needs no work at all (the steady state of a camera loop)."""
+        is the same memory: it needs no work at all (the steady state of a camera loop).
+        """
         import openvino as ov
 
         if state.bound[name] is arr:

@@ -117,7 +117,8 @@ class OpenVinoSettings:
 
 def ignored_options(config: BuildConfig) -> list[str]:
     """int8-only options given with another precision: accepted (so an FP32 baseline can be
-    derived from an int8 config by changing only the precision) but they do nothing."""
+    derived from an int8 config by changing only the precision) but they do nothing.
+    """
     if config.precision == "int8":
         return []
     return sorted(k for k, _ in config.options if k in INT8_OPTIONS)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from edgeinfer.backends import register_backend
 from edgeinfer.backends.base import Backend, BuildResult, Capabilities
 from edgeinfer.backends.torch.runner import SOURCE, WEIGHTS, TorchRunner, forward
-from edgeinfer.errors import BackendError, ConfigError, require
+from edgeinfer.errors import BackendError, ConfigError, first_line, require
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig
@@ -39,6 +39,11 @@ class TorchBackend(Backend):
     )
 
     def check_config(self, config: BuildConfig) -> None:
+        """The common checks; ``--exclude`` is refused (this backend only runs fp32).
+
+        Raises:
+            ConfigError: ``exclude`` is set.
+        """
         super().check_config(config)
         if config.exclude:
             raise ConfigError("--exclude applies to lower precisions; the torch backend runs fp32")
@@ -46,6 +51,12 @@ class TorchBackend(Backend):
     def build(
         self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
     ) -> BuildResult:
+        """Save the module's state dict and source, once it runs on the model's inputs.
+
+        Raises:
+            BackendError: the model has no PyTorch source, or the module fails on its inputs.
+            MissingExtraError: torch is not installed.
+        """
         torch = require("torch", "torch", purpose="the torch backend")
         self.check_source(model)
         source = model.torch_source
@@ -62,6 +73,7 @@ class TorchBackend(Backend):
         )
 
     def runner(self, engine: Engine, **options: Any) -> TorchRunner:
+        """A new, inactive :class:`TorchRunner` for ``engine``."""
         return TorchRunner(engine, **options)
 
 
@@ -76,8 +88,6 @@ def _check_runs(module: Any, model: Model) -> None:
     try:
         outs = forward(module, [feed[s.name] for s in model.inputs])
     except Exception as exc:
-        from edgeinfer.errors import first_line
-
         raise BackendError(
             f"the PyTorch module of '{model.name}' fails on the model's inputs "
             f"({', '.join(s.describe() for s in model.inputs)}): {first_line(exc)}; check the "
