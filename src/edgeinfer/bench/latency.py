@@ -10,7 +10,8 @@ finishing after ``deadline_ms`` are counted as misses.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -18,7 +19,11 @@ import numpy as np
 
 from edgeinfer import serde
 from edgeinfer.backends.base import Runner
+from edgeinfer.bench.rapl import EnergyResult, measure_cpu_energy
+from edgeinfer.bench.stability import Stability, assess, block_p50s
 from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.bench.stress import CpuStress, check_stress_cores
+from edgeinfer.bench.usage import UsageSampler
 from edgeinfer.errors import ConfigError
 from edgeinfer.host import current_host
 from edgeinfer.progress import Progress
@@ -41,6 +46,9 @@ class BenchConfig:
         rate_hz: fixed request rate (None: closed loop).
         deadline_ms: count results later than this after their scheduled arrival as misses.
         shapes: whole input shapes by input name (dynamic dims other than the batch).
+        stress_cores: keep this many cores busy in other processes while measuring
+            (``--stress-cores``: behaviour under contention).
+        energy: read the CPU's energy counters (RAPL) over the measurement.
         version: format version of this config.
     """
 
@@ -54,6 +62,8 @@ class BenchConfig:
     rate_hz: float | None = None
     deadline_ms: float | None = None
     shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    stress_cores: int = 0
+    energy: bool = False
     version: int = BENCH_CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -71,6 +81,7 @@ class BenchConfig:
             raise ConfigError(f"--rate must be > 0 Hz, got {self.rate_hz}")
         if self.deadline_ms is not None and self.deadline_ms <= 0:
             raise ConfigError(f"--deadline-ms must be > 0, got {self.deadline_ms}")
+        check_stress_cores(self.stress_cores)
         serde.check_version(self.WHAT, self.version, BENCH_CONFIG_VERSION)
 
     @property
@@ -107,9 +118,21 @@ class BenchResult:
     engine: dict[str, Any] = field(default_factory=dict)
     host: dict[str, Any] = field(default_factory=dict)
     command: str | None = None
+    jitter_ms: float | None = None
+    stability: Stability | None = None
+    energy: EnergyResult | None = None
+    memory: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def miss_rate(self) -> float | None:
+        """Deadline misses as a fraction of requests (None without a deadline)."""
+        if self.deadline_misses is None or not self.latencies_ns.size:
+            return None
+        return self.deadline_misses / self.latencies_ns.size
 
     def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:
-        """JSON data: config, latency statistics (ms), throughput and context.
+        """JSON data: config, latency statistics (ms), throughput and context; ``unstable``
+        marks numbers measured on a disturbed machine (``stability`` has the evidence).
 
         Args:
             include_samples: also write every per-iteration latency (``latencies_ns``).
@@ -120,6 +143,12 @@ class BenchResult:
             "throughput_per_s": self.throughput,
             "wall_s": self.wall_s,
             "deadline_misses": self.deadline_misses,
+            "miss_rate": self.miss_rate,
+            "jitter_ms": self.jitter_ms,
+            "unstable": None if self.stability is None else not self.stability.stable,
+            "stability": None if self.stability is None else self.stability.to_dict(),
+            "energy": None if self.energy is None else self.energy.to_dict(),
+            "memory": self.memory or None,
             "engine": self.engine,
             "host": self.host,
             "command": self.command,
@@ -129,7 +158,8 @@ class BenchResult:
         return data
 
 
-def _engine_info(runner: Runner) -> dict[str, Any]:
+def engine_info(runner: Runner) -> dict[str, Any]:
+    """What a benchmark JSON says about the engine and its runner."""
     eng = runner.engine
     return {
         "path": str(eng.path),
@@ -143,31 +173,74 @@ def _engine_info(runner: Runner) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _conditions(cfg: BenchConfig, observe: bool) -> Iterator[dict[str, Any]]:
+    """The run's surroundings: the ``--stress-cores`` load, the machine-usage sampler and
+    the energy counters, started in that order and stopped in reverse.
+    """
+    out: dict[str, Any] = {}
+    with ExitStack() as stack:
+        stress = stack.enter_context(CpuStress(cfg.stress_cores)) if cfg.stress_cores else None
+        if observe:
+            out["usage"] = stack.enter_context(UsageSampler(stress.pids if stress else ()))
+        if cfg.energy:
+            out["energy"] = stack.enter_context(measure_cpu_energy())
+        yield out
+
+
 def bench_runner(
     runner: Runner,
     config: BenchConfig | None = None,
     feed: Mapping[str, np.ndarray] | None = None,
     *,
     quiet: bool | None = None,
+    observe: bool = False,
 ) -> BenchResult:
-    """Benchmark an active runner. ``feed`` defaults to seeded random inputs."""
+    """Benchmark an active runner. ``feed`` defaults to seeded random inputs.
+
+    Args:
+        runner: an active runner.
+        config: how to benchmark (None: defaults).
+        feed: the inputs (None: seeded random inputs of ``config.batch``).
+        quiet: no progress bar (None: only when stderr is not a terminal).
+        observe: sample what the machine did during the run (other processes' CPU time,
+            steal, run-queue waits) for the stability verdict; without it the verdict uses
+            the samples' spread only.
+    """
     cfg = config or BenchConfig()
     data = (
         dict(feed)
         if feed is not None
         else random_feed(runner.input_specs, cfg.batch, cfg.seed, shapes=dict(cfg.shapes))
     )
-    for _ in range(cfg.warmup):
-        runner.infer(data)
-    with Progress(quiet) as progress:
-        if cfg.rate_hz is not None:
-            lat, wall = _fixed_rate(runner, data, cfg, progress)
-        else:
-            lat, wall = _closed_loop(runner, data, cfg, progress)
+    with _conditions(cfg, observe) as cond:
+        for _ in range(cfg.warmup):
+            runner.infer(data)
+        with Progress(quiet) as progress:
+            if cfg.rate_hz is not None:
+                lat, wall, jitter = _fixed_rate(runner, data, cfg, progress)
+            else:
+                (lat, wall), jitter = _closed_loop(runner, data, cfg, progress), None
+    return _result(runner, cfg, lat, wall, jitter, cond)
+
+
+def _result(
+    runner: Runner,
+    cfg: BenchConfig,
+    lat: np.ndarray,
+    wall: float,
+    jitter: float | None,
+    cond: Mapping[str, Any],
+) -> BenchResult:
     stats = latency_stats(lat)
     misses = None
     if cfg.deadline_ms is not None:
         misses = int(np.count_nonzero(lat > cfg.deadline_ms * 1e6))
+    sampler = cond.get("usage")
+    stability = assess(
+        None if sampler is None else sampler.usage, block_p50s(lat), p50=stats.p50, p99=stats.p99
+    )
+    energy = cond.get("energy")
     return BenchResult(
         config=cfg,
         latencies_ns=lat,
@@ -177,8 +250,11 @@ def bench_runner(
         else cfg.batch * lat.size / wall,
         wall_s=wall,
         deadline_misses=misses,
-        engine=_engine_info(runner),
+        engine=engine_info(runner),
         host=current_host().to_dict(),
+        jitter_ms=jitter,
+        stability=stability,
+        energy=None if energy is None else energy.result(lat.size * cfg.batch),
     )
 
 
@@ -213,7 +289,10 @@ def _closed_loop(
 
 def _fixed_rate(
     runner: Runner, data: dict[str, np.ndarray], cfg: BenchConfig, progress: Progress
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, float, float | None]:
+    """Requests every ``1/rate`` s; returns latencies from the scheduled arrivals, the wall
+    time and the jitter: the standard deviation (ms) of the intervals between results.
+    """
     assert cfg.rate_hz is not None
     period = int(1e9 / cfg.rate_hz)
     n = cfg.measured_iterations
@@ -235,4 +314,6 @@ def _fixed_rate(
             runner.synchronize()
             lat[i] = clock() - due  # includes any queueing behind a late frame
             task.advance()
-    return lat, (clock() - start) / 1e9
+    done = start + np.arange(n, dtype=np.int64) * period + lat
+    jitter = float(np.diff(done).std() / 1e6) if n > 2 else None
+    return lat, (clock() - start) / 1e9, jitter

@@ -29,11 +29,13 @@ COMMANDS: tuple[str, ...] = (
     "bench",
     "eval",
     "compare",
+    "profile",
     "optimize",
     "info",
     "calib",
     "ros",
     "zoo",
+    "doctor",
 )
 
 

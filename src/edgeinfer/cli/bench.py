@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from edgeinfer.cli.build import print_guardrail
@@ -24,7 +25,18 @@ def register(sub: Any) -> None:
     p = sub.add_parser("bench", help="measure latency percentiles and throughput")
     p.add_argument("target", help="ONNX model (built on the fly, cached) or engine directory")
     add_build_options(p)
-    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument(
+        "--batch",
+        default="1",
+        metavar="B[,B...]",
+        help="batch size, or a list for a sweep, e.g. 1,2,4,8 (default 1)",
+    )
+    p.add_argument(
+        "--concurrency",
+        default="1",
+        metavar="C[,C...]",
+        help="runners running at once, one per thread, or a list for a sweep (default 1)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--iterations", type=int, default=None, help="measured iterations (default 200)")
     g.add_argument(
@@ -40,6 +52,21 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--deadline-ms", type=float, default=None, help="count latencies over this")
     p.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
+    p.add_argument(
+        "--stress-cores",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep N cores busy in other processes while measuring (contention)",
+    )
+    p.add_argument(
+        "--energy",
+        action="store_true",
+        help="read the CPU's energy counters (RAPL; root) over the run: joules per inference",
+    )
+    p.add_argument(
+        "--plot", default=None, metavar="FILE.png", help="sweep: write the latency/throughput plot"
+    )
     p.add_argument(
         "--shape",
         action="append",
@@ -74,23 +101,39 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def parse_values(flag: str, text: str) -> tuple[int, ...]:
+    """``"1,2,4"`` -> ``(1, 2, 4)`` (sorted, unique).
+
+    Raises:
+        ConfigError: not a comma-separated list of positive integers.
+    """
+    try:
+        values = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise ConfigError(f"{flag} must be positive integers separated by commas, got '{text}'")
+    return values
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure latency and throughput of an engine (built on the fly from ONNX) and print them.
 
-    With ``--pipeline`` it times preprocessing, inference and postprocessing on real frames
-    instead; lower-precision engines are also timed against their FP32 build (the guardrail).
+    With several ``--batch`` or ``--concurrency`` values it sweeps them; with ``--pipeline``
+    it times preprocessing, inference and postprocessing on real frames instead;
+    lower-precision engines are also timed against their FP32 build (the guardrail). Every
+    run says whether the machine disturbed it.
 
     Returns:
         The exit code: 0.
     """
-    from rich.console import Console
+    from edgeinfer.bench.latency import BenchConfig
+    from edgeinfer.bench.memory import MemoryProbe
 
-    from edgeinfer.bench.latency import BenchConfig, bench_runner
-    from edgeinfer.builder import load_runner
-    from edgeinfer.report.tables import latency_table
-
+    batches = parse_values("--batch", args.batch)
+    concurrencies = parse_values("--concurrency", args.concurrency)
     cfg = BenchConfig(
-        batch=args.batch,
+        batch=batches[0],
         iterations=args.iterations,
         duration_s=args.duration,
         warmup=args.warmup,
@@ -98,21 +141,123 @@ def run(args: argparse.Namespace) -> int:
         rate_hz=args.rate,
         deadline_ms=args.deadline_ms,
         shapes=parse_shapes(args.shape),
+        stress_cores=args.stress_cores,
+        energy=args.energy,
     )
-    engine = open_engine(args.target, args)
+    sweeping = len(batches) > 1 or len(concurrencies) > 1 or concurrencies[0] > 1
+    _check_modes(args, sweeping)
+    with MemoryProbe() as build_probe:
+        engine = open_engine(args.target, args)
+    built = None if engine.from_cache or Path(args.target).is_dir() else build_probe.usage
     if args.pipeline:
         return _run_pipeline(engine, args)
-    with load_runner(engine, threads=args.threads) as runner:
-        result = bench_runner(runner, cfg, quiet=args.quiet)
+    if sweeping:
+        return _run_sweep(engine, args, batches, concurrencies)
+    return _run_single(engine, args, cfg, built)
+
+
+def _check_modes(args: argparse.Namespace, sweeping: bool) -> None:
+    """Refuse flags that do not apply to the mode the other flags select."""
+    if args.pipeline and (sweeping or args.stress_cores or args.energy):
+        raise ConfigError(
+            "--pipeline times one runner stage by stage; drop --stress-cores, --energy and "
+            "the --batch/--concurrency lists"
+        )
+    if sweeping and (args.rate is not None or args.iterations is not None or args.energy):
+        raise ConfigError(
+            "a sweep runs closed loop for --duration seconds per point; drop --rate, "
+            "--iterations and --energy, or give one --batch and --concurrency"
+        )
+    if args.plot and not sweeping:
+        raise ConfigError(
+            "--plot draws a sweep; give several --batch or --concurrency values, e.g. "
+            "--batch 1,2,4,8 --concurrency 1,2"
+        )
+
+
+def _run_single(engine: Any, args: argparse.Namespace, cfg: Any, built: Any) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from edgeinfer.bench.latency import bench_runner
+    from edgeinfer.bench.memory import MemoryProbe, RunMemory, rss_mb
+    from edgeinfer.builder import load_runner
+    from edgeinfer.report.tables import latency_table
+
+    with MemoryProbe() as probe, load_runner(engine, threads=args.threads) as runner:
+        loaded = rss_mb()
+        result = bench_runner(runner, cfg, quiet=args.quiet, observe=True)
+    assert probe.usage is not None
+    memory = RunMemory(engine.size_bytes(), probe.usage, loaded, built)
+    result.memory = memory.to_dict()
     result.command = command_line(args)
-    stdout_console().print(latency_table(result))
+    con = stdout_console()
+    con.print(latency_table(result))
+    con.print(escape(memory.describe()))
+    if result.energy is not None:
+        con.print(escape(result.energy.describe()))
+    _print_stability(result.stability)
     data = result.to_dict(include_samples=args.samples)
     if engine.manifest.precision != "fp32" and not args.no_guardrail:
         comparison = print_guardrail(engine, args)
         data["guardrail"] = None if comparison is None else comparison.to_dict()
     if args.json:
         write_json(args.json, data)
-        Console(stderr=True).print(f"wrote {args.json}")
+        Console(stderr=True).print(f"wrote {escape(args.json)}")
+    return 0
+
+
+def _print_stability(stability: Any, what: str = "these numbers") -> None:
+    from rich.markup import escape
+
+    con = stdout_console()
+    if stability is None:
+        return
+    if not stability.stable:
+        con.print(f"[bold yellow]warning:[/] {escape(stability.warning(what))}")
+    for note in stability.notes:
+        con.print(f"[dim]note: {escape(note)}[/]")
+
+
+def _run_sweep(
+    engine: Any, args: argparse.Namespace, batches: tuple[int, ...], conc: tuple[int, ...]
+) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from edgeinfer.bench.sweep import sweep
+    from edgeinfer.host import current_host
+    from edgeinfer.report.bench import sweep_table
+
+    result = sweep(
+        engine,
+        batches,
+        conc,
+        seconds_per_point=args.duration or 2.0,
+        warmup=args.warmup,
+        threads=args.threads,
+        stress_cores=args.stress_cores,
+        seed=args.seed,
+        quiet=args.quiet,
+    )
+    stdout_console().print(sweep_table(result, engine))
+    _print_stability(result.stability, "the sweep's numbers")
+    err = Console(stderr=True)
+    if args.plot:
+        from edgeinfer.fileio import atomic_write_bytes
+        from edgeinfer.report.perf_plots import sweep_png
+
+        atomic_write_bytes(args.plot, sweep_png(result))
+        err.print(f"wrote {escape(args.plot)}")
+    if args.json:
+        data = {
+            **result.to_dict(),
+            "engine": engine.describe(),
+            "host": current_host().to_dict(),
+            "command": command_line(args),
+        }
+        write_json(args.json, data)
+        err.print(f"wrote {escape(args.json)}")
     return 0
 
 

@@ -158,6 +158,22 @@ def render_html(result: OptimizeResult) -> str:
     return "\n".join(parts)
 
 
+def page(
+    path: str | Path, title: str, body: str, host: dict[str, object], command: str | None
+) -> Path:
+    """Write a standalone HTML page (the report's style) around ``body`` atomically."""
+    text = "\n".join(
+        [
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(title)}</title>",
+            f"<style>{_CSS}</style></head><body><h1>{_esc(title)}</h1>",
+            f"<p class='note'>{_esc(host.get('cpu_model'))}, {_esc(host.get('cpu_count'))} cpus</p>",
+            body,
+            f"<p class='note'>command: {_esc(command or '')}</p></body></html>",
+        ]
+    )
+    return atomic_write_text(path, text)
+
+
 def write_html(result: OptimizeResult, path: str | Path) -> Path:
     """Write ``report.html`` atomically."""
     return atomic_write_text(path, render_html(result))

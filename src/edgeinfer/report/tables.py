@@ -43,11 +43,20 @@ def latency_table(result: BenchResult, title: str | None = None) -> Table:
     ):
         table.add_row(name, f"{value:.3f}")
     table.add_row("throughput", f"{result.throughput:,.1f} items/s")
+    if result.jitter_ms is not None:
+        table.add_row("jitter", f"{result.jitter_ms:.3f}")
+    caption = table.caption or ""
     if result.deadline_misses is not None and cfg.deadline_ms is not None:
         pct = 100.0 * result.deadline_misses / max(s.n, 1)
-        table.caption = (table.caption or "") + (
-            f"\ndeadline {cfg.deadline_ms:g} ms: {result.deadline_misses} misses ({pct:.2f}%)"
-        )
+        caption += f"\ndeadline {cfg.deadline_ms:g} ms: {result.deadline_misses} misses ({pct:.2f}%)"
+    if result.jitter_ms is not None:
+        caption += "\njitter = std of the intervals between results (ms)"
+    if cfg.stress_cores:
+        caption += f"\nunder contention: {cfg.stress_cores} core(s) kept busy by other processes"
+    if result.stability is not None and not result.stability.stable:
+        table.title = f"{table.title} — UNSTABLE machine"
+        caption += "\n[yellow]measured on an unstable machine (see the warning below)[/]"
+    table.caption = caption
     return table
 
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeinfer.backends.base import Runner
+from edgeinfer.backends.base import LayerProfile, Runner
+from edgeinfer.backends.onnxruntime.profiling import ProfileSetup, profile_payload
 from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
 from edgeinfer.backends.options import parse_options
 from edgeinfer.errors import BackendError, EdgeInferError
@@ -151,3 +152,10 @@ class OnnxRuntimeRunner(Runner):
         self.session.run_with_iobinding(state.binding)
         values = state.binding.copy_outputs_to_cpu()
         return {s.name: v for s, v in zip(self.output_specs, values, strict=True)}
+
+    def _profile_impl(self, feed: Mapping[str, np.ndarray], iterations: int) -> LayerProfile:
+        """ONNX Runtime's profiler in a separate session on the same payload (see
+        :mod:`edgeinfer.backends.onnxruntime.profiling`); this runner's session is untouched.
+        """
+        setup = ProfileSetup(self.engine.payload_path(PAYLOAD), self.threads, self.spinning)
+        return profile_payload(setup, feed, iterations)

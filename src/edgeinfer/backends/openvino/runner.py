@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeinfer.backends.base import Runner
+from edgeinfer.backends.base import LayerProfile, Runner
+from edgeinfer.backends.openvino.profiling import profile_compiled
 from edgeinfer.backends.openvino.settings import (
     BIN,
     XML,
@@ -78,17 +79,8 @@ class OpenVinoRunner(Runner):
 
     # -- lifecycle -----------------------------------------------------------------------
     def _activate_impl(self) -> None:
-        import openvino as ov
-
         self.engine.payload_path(BIN)
-        props = compile_properties(
-            self.hint, self.settings.performance_hint, self.threads, self.settings.num_streams
-        )
-        core = ov.Core()
-        try:
-            compiled = compile_ir(core, str(self.engine.payload_path(XML)), props, "the engine")
-        except EdgeInferError as exc:
-            raise BackendError(f"{exc} (engine '{self.engine.path}')") from exc
+        compiled = self._compile()
         self.properties = read_properties(compiled, layers=False)
         recorded = self.engine.metadata.get("openvino", {}).get("inference_precision")
         if recorded and recorded != self.properties["inference_precision"]:
@@ -101,6 +93,27 @@ class OpenVinoRunner(Runner):
         self._out_index = _port_index(compiled.outputs, names, "output", self.engine)
         self.compiled = compiled
         self.request = compiled.create_infer_request()
+
+    def _compile(self, *, perf_count: bool = False) -> Any:
+        import openvino as ov
+
+        props = compile_properties(
+            self.hint, self.settings.performance_hint, self.threads, self.settings.num_streams
+        )
+        if perf_count:
+            props["PERF_COUNT"] = True
+        try:
+            return compile_ir(ov.Core(), str(self.engine.payload_path(XML)), props, "the engine")
+        except EdgeInferError as exc:
+            raise BackendError(f"{exc} (engine '{self.engine.path}')") from exc
+
+    def _profile_impl(self, feed: Mapping[str, np.ndarray], iterations: int) -> LayerProfile:
+        """The CPU plugin's performance counters of a second compiled model with
+        ``PERF_COUNT`` (see :mod:`edgeinfer.backends.openvino.profiling`); this runner's
+        compiled model and request are untouched.
+        """
+        inputs = {self._in_index[n]: feed[n] for n in self._input_names}
+        return profile_compiled(lambda: self._compile(perf_count=True), inputs, iterations)
 
     def _deactivate_impl(self) -> None:
         self._states.clear()
