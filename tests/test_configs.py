@@ -29,6 +29,7 @@ from edgeinfer.host import HostInfo
 from edgeinfer.passes.fp16 import Fp16Config
 from edgeinfer.passes.int8 import Int8Config
 from edgeinfer.preprocess import PreprocessSpec
+from edgeinfer.profile.run import ProfileConfig
 from edgeinfer.ros.params import NodeParams
 from edgeinfer.search.config import OptimizeConfig
 from edgeinfer.search.select import Budget
@@ -127,13 +128,18 @@ CONFIGS = [
     ),
     Case(
         BenchConfig,
-        BenchConfig(batch=4, duration_s=2.0, rate_hz=30.0, deadline_ms=33.0, shapes=(("x", (1, 3, 64, 64)),)),
+        BenchConfig(batch=4, duration_s=2.0, rate_hz=30.0, deadline_ms=33.0, shapes=(("x", (1, 3, 64, 64)),), stress_cores=1, energy=True),
         ("batch", "four"),
     ),
     Case(
         PipelineConfig,
         PipelineConfig(frames=10, warmup=2, image_size=(240, 320), data="photos:4", top_k=3),
         ("image_size", "vga"),
+    ),
+    Case(
+        ProfileConfig,
+        ProfileConfig(iterations=30, rounds=2, warmup=1, batch=2, seed=3, shapes=(("x", (2, 3)),)),
+        ("rounds", "few"),
     ),
     Case(
         NodeParams,

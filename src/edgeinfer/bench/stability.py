@@ -130,10 +130,11 @@ def _usage_reasons(u: MachineUsage, limits: StabilityLimits) -> list[str]:
     reasons = []
     other = u.share(u.other_cpu_s)
     if other is not None and other > limits.other_share:
+        shown = list(u.top[:3]) + [p for p in u.new[:3] if p not in u.top[:3]]
         who = ", ".join(
             f"{p.name} (pid {p.pid}{', started during the run' if p.started_during else ''}) "
             f"{p.cpu_s:.2f} s"
-            for p in u.top[:3]
+            for p in shown
         )
         reasons.append(
             f"other processes used {100 * other:.0f}% of the {u.cpus} CPU(s) this run used "

@@ -7,7 +7,9 @@ waits of our own threads, load average (Linux ``/proc``; elsewhere only the load
   time that is not ours is what other processes took from the cores we wanted;
 - ``/proc/self/stat`` our own CPU time (every thread);
 - ``/proc/self/task/*/schedstat`` how long our threads were runnable but waiting for a CPU;
-- ``/proc/[pid]/stat`` of every visible process: who the other CPU time went to;
+- ``/proc/[pid]/stat`` of every visible process: who the other CPU time went to, and which
+  processes started during the run (a process that ended before the last reading is in the
+  total but cannot be named);
 - ``os.getloadavg()``: context only (it counts every CPU and lags by a minute).
 """
 
@@ -57,6 +59,7 @@ class MachineUsage:
         load_before: 1-minute load average when the measurement started.
         load_after: 1-minute load average when it ended.
         top: the other processes that used the most CPU, most first.
+        new: processes that started during the measurement and used CPU, most first.
         planned_cpu_s: CPU seconds of processes started on purpose (``--stress-cores``),
             left out of ``other_cpu_s`` and ``top``.
     """
@@ -70,6 +73,7 @@ class MachineUsage:
     load_before: float | None = None
     load_after: float | None = None
     top: tuple[ProcessUsage, ...] = field(default_factory=tuple)
+    new: tuple[ProcessUsage, ...] = field(default_factory=tuple)
     planned_cpu_s: float = 0.0
 
     def share(self, seconds: float | None) -> float | None:
@@ -84,7 +88,8 @@ class MachineUsage:
         for key, value in data.items():
             if isinstance(value, float):
                 data[key] = round(value, 3)
-        data["top"] = [{**asdict(p), "cpu_s": round(p.cpu_s, 3)} for p in self.top]
+        for key in ("top", "new"):
+            data[key] = [{**asdict(p), "cpu_s": round(p.cpu_s, 3)} for p in getattr(self, key)]
         return data
 
 
@@ -278,5 +283,6 @@ class UsageSampler:
             load_before=a.load,
             load_after=b.load,
             top=_top([p for p in used if p.pid not in self.planned]),
+            new=_top([p for p in used if p.started_during and p.pid not in self.planned]),
             planned_cpu_s=planned,
         )

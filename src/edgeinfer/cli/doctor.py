@@ -21,6 +21,7 @@ from typing import Any
 
 from edgeinfer.cli.common import dumps
 from edgeinfer.cli.console import echo, stdout_console
+from edgeinfer.errors import ConfigError, EdgeInferError, first_line
 
 _ISA_GROUPS = (
     ("SIMD", ("sse4_2", "avx", "avx2", "fma", "f16c", "asimd")),
@@ -123,7 +124,6 @@ def _precision_advice(flags: set[str]) -> list[str]:
 def _backends() -> list[dict[str, Any]]:
     from edgeinfer.backends import get_backend, list_backends
     from edgeinfer.config import BuildConfig
-    from edgeinfer.errors import EdgeInferError, first_line
 
     rows = []
     for name in list_backends():
@@ -271,8 +271,6 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
-    from edgeinfer.errors import ConfigError
-
     if not 0 <= args.sample_s <= 10:
         raise ConfigError(f"--sample-s must be in 0..10 seconds, got {args.sample_s}")
     data = collect(args.sample_s)

@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options, build_config_from_args, command_line, write_json
+from edgeinfer.cli.common import (
+    add_build_options,
+    build_config_from_args,
+    command_line,
+    parse_shapes,
+    write_json,
+)
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError
 
@@ -90,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from edgeinfer.builder import load_runner
-    from edgeinfer.cli.common import parse_shapes
     from edgeinfer.profile import ProfileConfig, profile_runner, write_trace
     from edgeinfer.report.profile import profile_tables
 
