@@ -4,7 +4,8 @@ end-to-end latency measured in the same run.
 The persistent runner's end-to-end latency (:meth:`Runner.timed_infer`) and the backend's
 per-layer profile (:meth:`Runner.profile`, a separate profiling session) are measured in
 alternating blocks: ``rounds`` times (end-to-end block, profile block), then a last
-end-to-end block, so a drift of a shared machine hits both alike. The coverage (median
+end-to-end block (with a short pause before each, so that the last runtime's spinning
+threads do not steal the cores), so a drift of a shared machine hits both alike. The coverage (median
 summed layer time per inference / end-to-end p50) says how much of the latency the table
 explains; the rest is framework overhead between layers (and the profiler's own cost). The machine's usage during
 the run gives the stability verdict.
@@ -12,6 +13,7 @@ the run gives the stability verdict.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +45,9 @@ __all__ = ["ProfileConfig", "ProfileResult", "profile_runner", "source_graph"]
 
 PROFILE_CONFIG_VERSION = 1
 MAX_ITERATIONS = 100_000
+# Between blocks: the runtime that ran last (the runner's or the profiler's thread pool)
+# spins for a while after its last call and would steal the cores from the next block.
+SETTLE_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -216,10 +221,12 @@ def profile_runner(
         progress.task("profile rounds", len(blocks)) as task,
     ):
         for n in [*blocks, blocks[-1]]:
+            time.sleep(SETTLE_S)
             block = [runner.timed_infer(data) for _ in range(max(n, 5))]
             e2e += block
             p50s.append(float(np.median(block)) / 1e6)
             if len(profiles) < len(blocks):
+                time.sleep(SETTLE_S)
                 profiles.append(runner.profile(data, iterations=n))
                 task.advance()
     merged = merge_profiles(profiles)
