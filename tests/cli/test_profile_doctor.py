@@ -151,3 +151,17 @@ def test_bench_flag_errors(
 ) -> None:
     code, _, err = run(capsys, "bench", str(residual_path), *argv)
     assert code == 2 and err == f"edgeinfer: error: {message}\n"
+
+
+def test_compare_reports_memory(
+    residual_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "c.json"
+    code, out, _ = run(
+        capsys, "compare", str(residual_path), str(residual_path), "--limit", "4",
+        "--json", str(out_json),
+    )  # fmt: skip
+    assert code == 0
+    assert "memory: candidate" in out and "with both loaded" in out
+    mem = json.loads(out_json.read_text())["memory"]
+    assert mem["candidate_engine_bytes"] > 0 and mem["peak_mb"] >= mem["before_mb"]

@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from rich.console import Console
 
+    from edgeinfer.bench.memory import MemoryProbe
     from edgeinfer.evaluate.compare import compare_engines
     from edgeinfer.evaluate.tables import fidelity_table
 
@@ -154,24 +155,27 @@ def run(args: argparse.Namespace) -> int:
     candidate = open_engine(args.candidate, args)
     reference = open_engine(args.reference, args)
     dims, batch = parse_shapes(args.shape, reference.inputs)
-    result = compare_engines(
-        candidate,
-        reference,
-        dataset,
-        tolerances=tolerances,
-        batch_size=batch or args.batch,
-        limit=args.limit,
-        seed=args.seed,
-        dims=dims or None,
-        preprocess=preprocess,
-        quiet=args.quiet,
-    )
+    with MemoryProbe() as probe:
+        result = compare_engines(
+            candidate,
+            reference,
+            dataset,
+            tolerances=tolerances,
+            batch_size=batch or args.batch,
+            limit=args.limit,
+            seed=args.seed,
+            dims=dims or None,
+            preprocess=preprocess,
+            quiet=args.quiet,
+        )
     result.command = command_line(args)
     stdout_console().print(fidelity_table(result))
+    memory = _memory(candidate, reference, probe.usage)
+    echo(memory.pop("line"))
     for note in result.notes:
         echo(f"note: {note}")
     if args.json:
-        write_json(args.json, result.to_dict())
+        write_json(args.json, {**result.to_dict(), "memory": memory})
         Console(stderr=True).print(f"wrote {args.json}")
     if result.passed:
         echo(f"PASSED: {result.n} inputs within tolerances")
@@ -180,3 +184,15 @@ def run(args: argparse.Namespace) -> int:
         echo(f"FAIL: {failure}")
     echo(f"FAILED: {len(result.failures)} check(s) failed over {result.n} inputs")
     return EXIT_FAILED
+
+
+def _memory(candidate: Any, reference: Any, usage: Any) -> dict[str, Any]:
+    """Engine sizes and the peak resident memory of the comparison (both engines loaded)."""
+    mb = 2**20
+    sizes = {"candidate": candidate.size_bytes(), "reference": reference.size_bytes()}
+    line = (
+        f"memory: candidate {sizes['candidate'] / mb:.2f} MiB, reference "
+        f"{sizes['reference'] / mb:.2f} MiB on disk; peak RSS {usage.peak_mb:.0f} MiB with both "
+        f"loaded (+{usage.growth_mb:.0f} MiB)"
+    )
+    return {"line": line, **{f"{k}_engine_bytes": v for k, v in sizes.items()}, **usage.to_dict()}
