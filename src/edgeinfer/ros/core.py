@@ -206,8 +206,9 @@ class Worker:
             msg = outputs.classification_message(header, res, self.format)
         elif self.kind == "detection":
             prob = out[pipe.output_name]
-            plane = prob.reshape(prob.shape[-2:])
-            map_hw = (int(plane.shape[0]), int(plane.shape[1]))
+            h, w = (int(d) for d in prob.shape[-2:])
+            plane = prob.reshape(h, w)
+            map_hw = (h, w)
             to_image = map_to_image(pipe.spec, (image_hw[0], image_hw[1]), map_hw)
             boxes = [b for b in db_boxes(plane, self.db, to_image)
                      if b.score >= self.params.score_threshold]  # fmt: skip
