@@ -1,14 +1,14 @@
 """``edgeinfer ros --engine ENGINE_DIR``: run an engine as a ROS 2 node.
 
 Parameters come, lowest first, from the defaults, ``--params FILE`` (a ROS 2 params file,
-read by rcl), the flags below, and ``--ros-args -p name:=value``; everything is handed to rcl,
-so ``/**:``, ``/ns/node:`` and wildcard sections apply as in any ROS 2 node.
+handed to rcl as ``--params-file``) and ``--ros-args -p name:=value`` (rcl applies both, so
+``/**:``, ``/ns/node:`` and wildcard sections work as in any ROS 2 node), and the flags below,
+which override everything.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 from edgeinfer.cli.common import command_line, write_json
@@ -88,23 +88,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def flag_overrides(args: argparse.Namespace) -> list[str]:
-    """The flags that were given, as rcl ``-p name:=value`` arguments (strings quoted)."""
-    out: list[str] = []
-    for flag, name in _FLAGS.items():
-        value = getattr(args, flag, None)
-        if value is None:
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"--{flag.replace('_', '-')} must be a finite number, got {value}")
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, str):
-            text = "'" + value.replace("'", "''") + "'"
-        else:
-            text = repr(value)
-        out += ["-p", f"{name}:={text}"]
-    return out
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags that were given, as ``{parameter: value}`` (they override every other
+    source: rclpy applies them after rcl's ``-p`` and params-file values).
+    """
+    return {name: getattr(args, flag) for flag, name in _FLAGS.items()
+            if getattr(args, flag, None) is not None}  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         NodeParams(),
         node_name=args.node_name,
         duration_s=args.duration,
-        ros_args=[*flag_overrides(args), *_user_ros_args(args)],
+        ros_args=_user_ros_args(args),
+        overrides=flag_values(args),
         params_file=args.params,
         executor=args.executor,
         lifecycle=args.lifecycle,

@@ -68,19 +68,30 @@ def _rcl_message(exc: BaseException) -> str:
     return text.split(", at /")[0].strip()
 
 
-def make_node(params: NodeParams, *, node_name: str, context: Any, lifecycle: bool) -> Any:
+def make_node(
+    params: NodeParams,
+    *,
+    node_name: str,
+    context: Any,
+    lifecycle: bool,
+    overrides: dict[str, Any] | None = None,
+) -> Any:
     """An :class:`EdgeInferNode` or, with ``lifecycle``, a :class:`ManagedEdgeInferNode`.
+
+    ``overrides`` (the CLI flags) are rclpy constructor overrides: they beat every rcl source.
 
     Raises:
         ConfigError: an invalid node name or namespace (one line).
     """
     from rclpy.exceptions import InvalidNamespaceException, InvalidNodeNameException
+    from rclpy.parameter import Parameter
 
     from edgeinfer.ros.node import EdgeInferNode, ManagedEdgeInferNode
 
     cls = ManagedEdgeInferNode if lifecycle else EdgeInferNode
+    extra = [Parameter(k, value=v) for k, v in (overrides or {}).items()]
     try:
-        return cls(params, node_name=node_name, context=context)
+        return cls(params, node_name=node_name, context=context, parameter_overrides=extra)
     except (InvalidNodeNameException, InvalidNamespaceException) as exc:
         raise ConfigError(
             f"invalid node name or namespace: {first_line(exc)}; names use letters, digits "
@@ -130,6 +141,7 @@ def run_node(
     duration_s: float | None = None,
     ros_args: list[str] | None = None,
     params_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
     executor: str = "events",
     lifecycle: bool = False,
     autostart: bool = False,
@@ -142,6 +154,7 @@ def run_node(
         duration_s: stop after this many seconds (None: run until interrupted).
         ros_args: ``--ros-args`` arguments (remappings, ``-p name:=value``, ``__ns``).
         params_file: a ROS 2 params file, handed to rcl (``--params-file``).
+        overrides: parameter values that beat every other source (the CLI flags).
         executor: ``events`` (rclpy's C++ EventsExecutor: least CPU; default) or ``single``.
         lifecycle: run the managed node (unconfigured until a ``configure`` transition).
         autostart: with ``lifecycle``, configure and activate at start-up.
@@ -160,7 +173,8 @@ def run_node(
     node: Any = None
     try:
         spinner = make_executor(executor, context)
-        node = make_node(params, node_name=node_name, context=context, lifecycle=lifecycle)
+        node = make_node(params, node_name=node_name, context=context, lifecycle=lifecycle,
+                         overrides=overrides)  # fmt: skip
         if lifecycle and autostart:
             _autostart(node)
         spinner.add_node(node)
