@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from edgeinfer.cli.common import command_line, write_json
+from edgeinfer.cli.console import echo
 from edgeinfer.errors import ConfigError, require
 
 # CLI flag -> node parameter (flags left unset keep the params file's value or the default)
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.transport_profile:
         from edgeinfer.ros.transport import export_line, write_fastdds_profile
 
-        print(export_line(write_fastdds_profile(args.transport_profile)))
+        echo(export_line(write_fastdds_profile(args.transport_profile)))
         return 0
     if args.write_examples:
         return _write_examples(args)
@@ -156,7 +157,7 @@ def _write_examples(args: argparse.Namespace) -> int:
     if not args.engine:
         raise ConfigError("--write-examples needs --engine ENGINE_DIR (the engine to launch)")
     for path in write_examples(args.write_examples, engine=args.engine, node_name=args.node_name):
-        print(path)
+        echo(str(path))
     return 0
 
 

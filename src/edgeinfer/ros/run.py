@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -115,7 +116,16 @@ def make_executor(kind: str, context: Any) -> Any:
             from rclpy.experimental import EventsExecutor
         except ImportError:
             return SingleThreadedExecutor(context=context)
-        return EventsExecutor(context=context)
+        # it calls faulthandler.enable(), which needs a stderr with a file descriptor (the
+        # CLI's console and pytest replace sys.stderr): give it the process's own
+        real = sys.__stderr__
+        if real is None:
+            return SingleThreadedExecutor(context=context)
+        saved, sys.stderr = sys.stderr, real
+        try:
+            return EventsExecutor(context=context)
+        finally:
+            sys.stderr = saved
     return SingleThreadedExecutor(context=context)
 
 
