@@ -145,7 +145,9 @@ class Harness:
     """The node under test plus a helper node (publisher, result and diagnostics
     subscribers) on one executor, spun from the test thread: deterministic, no sleeps."""
 
-    def __init__(self, context: Any, node: Any, result_type: Any, result_topic: str) -> None:
+    def __init__(
+        self, context: Any, node: Any, result_type: Any, result_topic: str, discover: bool = True
+    ) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
@@ -164,6 +166,8 @@ class Harness:
         self.helper.create_subscription(
             DiagnosticArray, "/diagnostics", self.diagnostics.append, 10
         )
+        if not discover:  # a managed node subscribes and publishes only once configured/active
+            return
         self.spin_until(
             lambda: (
                 self.pub.get_subscription_count() > 0
