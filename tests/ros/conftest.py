@@ -187,15 +187,9 @@ class Harness:
     def request(self, msg: Any, timeout: float = 15.0) -> Any:
         """Publish one image and return the result carrying its header (republished each
         second in case discovery still lags: best-effort may drop the very first frame)."""
-        from edgeinfer.ros.outputs import parse_classification
+        from edgeinfer.ros.outputs import result_key as key
 
         want = (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id)
-
-        def key(r: Any) -> tuple[int, int, str]:
-            if hasattr(r, "header") and not hasattr(r, "results"):
-                h = r.header
-                return (h.stamp.sec, h.stamp.nanosec, h.frame_id)
-            return parse_classification(r)[0]
 
         end = time.monotonic() + timeout
         while True:

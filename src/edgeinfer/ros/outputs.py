@@ -169,6 +169,17 @@ def parse_detections(msg: Any) -> tuple[tuple[int, int, str], list[dict[str, Any
     return key, list(doc["detections"])
 
 
+def result_key(msg: Any) -> tuple[int, int, str]:
+    """(sec, nanosec, frame_id) of the image a result belongs to, for every result type that
+    carries the header (messages with a ``header``; the JSON layouts).
+    """
+    if hasattr(msg, "header"):
+        h = msg.header
+        return int(h.stamp.sec), int(h.stamp.nanosec), str(h.frame_id)
+    head = json.loads(msg.data)["header"]
+    return int(head["stamp"]["sec"]), int(head["stamp"]["nanosec"]), str(head["frame_id"])
+
+
 def parse_classification(msg: Any) -> tuple[tuple[int, int, str], list[Hypothesis]]:
     """((sec, nanosec, frame_id), results) of either classification layout (for subscribers)."""
     if hasattr(msg, "results"):
