@@ -62,29 +62,31 @@ def generate_launch_description():
     ])
 '''
 
-_PARAMS = """# edgeinfer ROS 2 node parameters (`edgeinfer ros --params {params}`, or the launch file).
+_PARAMS_HEAD = """# edgeinfer ROS 2 node parameters (`edgeinfer ros --params {params}`, or the launch file).
 # `/**` applies to the node whatever its name and namespace; a section keyed by the node's
 # full name (e.g. `/robot/{node}:`) applies to that node only. Dynamic parameters (marked *)
 # can be changed while it runs: ros2 param set /{node} top_k 3
 /**:
   ros__parameters:
-    engine: {engine}
-    input_topic: /camera/image_raw      # remap it instead: -r /camera/image_raw:=/front/image_raw
-    output_prefix: /edgeinfer           # results on <prefix>/classification, /detections, /map
-    reliability: best_effort            # best_effort (sensor data) or reliable
-    queue_depth: 1
-    result_format: auto                 # vision_msgs, json, or auto (vision_msgs if installed)
-    output_kind: auto                   # classification, detection, dense, generic, auto
-    top_k: {top_k}                            # * classification results per image
-    score_threshold: {score}                 # * drop results/boxes scoring below
-    deadline_ms: 33.0                   # * receive->publish deadline counted in diagnostics
-    det_threshold: {det}                   # * text detection: map binarization threshold
-    box_threshold: {box}                   # * text detection: mean probability in a box
-    unclip_ratio: {unclip}                    # * text detection: box growth
-    threads: 0                          # inference threads (0: backend default)
-    spinning: false                     # idle inference threads sleep: far less CPU
-    expected_image: "640x480 rgb8"      # warn at start-up if the transport cannot carry it
 """
+_PARAMS_ROWS = (
+    ("engine", None, ""),
+    ("input_topic", "/camera/image_raw", "or remap: -r /camera/image_raw:=/front/image_raw"),
+    ("output_prefix", "/edgeinfer", "results on <prefix>/classification, /detections, /map"),
+    ("reliability", "best_effort", "best_effort (sensor data) or reliable"),
+    ("queue_depth", 1, ""),
+    ("result_format", "auto", "vision_msgs, json, or auto (vision_msgs if installed)"),
+    ("output_kind", "auto", "classification, detection, dense, generic, auto"),
+    ("top_k", None, "* classification results per image"),
+    ("score_threshold", None, "* drop results/boxes scoring below"),
+    ("deadline_ms", 33.0, "* receive->publish deadline counted in diagnostics"),
+    ("det_threshold", None, "* text detection: map binarization threshold"),
+    ("box_threshold", None, "* text detection: mean probability in a box"),
+    ("unclip_ratio", None, "* text detection: box growth"),
+    ("threads", 0, "inference threads (0: backend default)"),
+    ("spinning", False, "idle inference threads sleep: far less CPU"),
+    ("expected_image", "640x480 rgb8", "warn at start-up if the transport cannot carry it"),
+)
 
 
 def render_launch(node_name: str = "edgeinfer") -> str:
@@ -94,12 +96,14 @@ def render_launch(node_name: str = "edgeinfer") -> str:
 
 def render_params(engine: str = PLACEHOLDER, node_name: str = "edgeinfer") -> str:
     """The params file's text for ``engine`` (defaults from :class:`NodeParams`)."""
-    d = NodeParams()
-    return _PARAMS.format(
-        params=PARAMS_NAME, node=node_name, engine=json.dumps(engine), top_k=d.top_k,
-        score=d.score_threshold, det=d.det_threshold, box=d.box_threshold,
-        unclip=d.unclip_ratio,
-    )  # fmt: skip
+    defaults = NodeParams(engine=engine)
+    lines = [_PARAMS_HEAD.format(params=PARAMS_NAME, node=node_name)]
+    for key, value, comment in _PARAMS_ROWS:
+        v = getattr(defaults, key) if value is None else value
+        text = json.dumps(v) if isinstance(v, str | bool) else repr(v)
+        row = f"    {key}: {text}"
+        lines.append((f"{row:<40}# {comment}" if comment else row) + "\n")
+    return "".join(lines)
 
 
 def write_examples(

@@ -35,6 +35,7 @@ from edgeinfer.errors import ConfigError
 from edgeinfer.evaluate.metrics import declared_task, output_kind, probabilities
 from edgeinfer.evaluate.metrics import top_k as metrics_top_k
 from edgeinfer.ros.textboxes import TextBox
+from edgeinfer.zoo.ppocr import SHA256 as PPOCR_SHA256
 
 TEXT_CLASS = "text"
 
@@ -68,11 +69,9 @@ def is_db_detector(metadata: dict[str, Any], shape: Sequence[int | str]) -> bool
     is the zoo's PP-OCR detector (its provenance names the original file's SHA-256); its
     output must be one ``[N, 1, H, W]`` map.
     """
-    from edgeinfer.zoo.ppocr import SHA256
-
     one_map = len(shape) == 4 and shape[1] == 1
     provenance = metadata.get("provenance")
-    ppocr = isinstance(provenance, dict) and provenance.get("original_sha256") == SHA256
+    ppocr = isinstance(provenance, dict) and provenance.get("original_sha256") == PPOCR_SHA256
     return one_map and (metadata.get("postprocess") == "db" or ppocr)
 
 
