@@ -154,3 +154,12 @@ def test_dynamic_reconfiguration_over_dds(
         assert node.params.top_k == 2 and node.params.score_threshold == 1.0
     finally:
         h.close()
+
+
+def test_executor_choice(ros_context: Any) -> None:
+    from edgeinfer.ros.run import make_executor
+
+    assert type(make_executor("events", ros_context)).__name__ == "EventsExecutor"
+    assert type(make_executor("single", ros_context)).__name__ == "SingleThreadedExecutor"
+    with pytest.raises(ConfigError, match="executor 'fast' is not valid; choose events or single"):
+        make_executor("fast", ros_context)
