@@ -31,6 +31,7 @@ from edgeinfer.tensors import random_feed
 
 _MAX_SAMPLES = 10_000_000
 BENCH_CONFIG_VERSION = 1
+STRESS_LIMIT_S = 24 * 3600.0  # --stress-cores processes exit by themselves after this, at the latest
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,11 @@ def _conditions(cfg: BenchConfig, observe: bool) -> Iterator[dict[str, Any]]:
     """
     out: dict[str, Any] = {}
     with ExitStack() as stack:
-        stress = stack.enter_context(CpuStress(cfg.stress_cores)) if cfg.stress_cores else None
+        stress = (
+            stack.enter_context(CpuStress(cfg.stress_cores, max_seconds=STRESS_LIMIT_S))
+            if cfg.stress_cores
+            else None
+        )
         if observe:
             out["usage"] = stack.enter_context(UsageSampler(stress.pids if stress else ()))
         if cfg.energy:

@@ -226,7 +226,11 @@ def sweep(
     points = [(b, c) for c in concurrencies for b in batches]
     got = {p: _Samples() for p in points}
     with ExitStack() as stack:
-        stress = stack.enter_context(CpuStress(stress_cores)) if stress_cores else None
+        stress = (
+            stack.enter_context(CpuStress(stress_cores, max_seconds=24 * 3600.0))
+            if stress_cores
+            else None
+        )
         pool = {
             c: [
                 stack.enter_context(load_runner(engine, threads=_threads_for(engine, c, threads)))
