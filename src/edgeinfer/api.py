@@ -1,21 +1,27 @@
 """The library's front door for whole workflows (what the CLI verbs call).
 
 :func:`optimize` runs the search (:func:`edgeinfer.search.run_search`), then writes the
-winning engine and the reports (:mod:`edgeinfer.report`) under ``OptimizeConfig.out_dir``,
-also after a Ctrl-C (a partial report) before re-raising.
+winning engine and the reports (:mod:`edgeinfer.report`, with the winner's per-layer profile
+in the HTML) under ``OptimizeConfig.out_dir``, also after a Ctrl-C (a partial report) before
+re-raising.
 """
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeinfer.builder import build
+from edgeinfer.builder import build, load_runner
+from edgeinfer.errors import BackendError, first_line
 from edgeinfer.fileio import atomic_write_json
+from edgeinfer.profile import ProfileConfig, profile_runner
 from edgeinfer.report.html import write_html
+from edgeinfer.report.profile import profile_html
 from edgeinfer.search import OptimizeConfig, OptimizeResult, SearchInterrupted, run_search
 
 if TYPE_CHECKING:
+    from edgeinfer.engine import Engine
     from edgeinfer.model import Model
 
 __all__ = ["optimize", "write_outputs"]
@@ -56,8 +62,29 @@ def write_outputs(result: OptimizeResult, out_dir: str | Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     result.out_dir = str(out)
     winner = result.candidate(result.winner) if result.winner else None
+    sections = []
     if winner is not None and winner.config is not None and result.source_model is not None:
-        build(result.source_model, winner.config, out / "engine", overwrite=True, quiet=True)
+        engine = build(result.source_model, winner.config, out / "engine", overwrite=True, quiet=True)
         result.engine_dir = str(out / "engine")
+        sections.append(_winner_profile(engine, result))
     atomic_write_json(out / "report.json", result.to_dict())
-    write_html(result, out / "report.html")
+    write_html(result, out / "report.html", sections=sections)
+
+
+def _winner_profile(engine: Engine, result: OptimizeResult) -> str:
+    """The winning engine's per-layer profile as an HTML section (a short one: 30 inferences
+    in 3 rounds); a note when its backend has no per-layer profiler.
+    """
+    assert result.source_model is not None
+    try:
+        with load_runner(engine) as runner:
+            prof = profile_runner(
+                runner,
+                ProfileConfig(iterations=30, rounds=3, warmup=5),
+                source=result.source_model.proto.graph,
+                quiet=True,
+            )
+    except BackendError as exc:
+        return f"<h2>Per-layer profile</h2><p class='note'>{html.escape(first_line(exc))}</p>"
+    prof.command = f"edgeinfer profile {engine.path}"
+    return profile_html(prof, top=15)

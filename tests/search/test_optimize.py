@@ -50,7 +50,9 @@ def test_end_to_end_labels_onnxruntime(tmp_path: Path) -> None:
     assert OptimizeResult.from_dict(report).winner == res.winner
     assert_valid("report.schema.json", report)
     assert_valid("manifest.schema.json", json.loads((out / "engine" / "manifest.json").read_text()))
-    assert "data:image/png;base64," in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html
+    assert "Per-layer profile" in html and "slowest layers" in html  # the winner's layers
 
 
 def test_without_eval_data_falls_back_to_fidelity_and_says_so(tmp_path: Path) -> None:

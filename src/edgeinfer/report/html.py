@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -133,8 +134,10 @@ def _summary(result: OptimizeResult) -> str:
     return head + f"<ul>{notes}</ul>"
 
 
-def render_html(result: OptimizeResult) -> str:
-    """The whole report as an HTML string (plots need the ``report`` extra)."""
+def render_html(result: OptimizeResult, sections: Sequence[str] = ()) -> str:
+    """The whole report as an HTML string (plots need the ``report`` extra); ``sections``
+    (HTML, e.g. the winner's per-layer profile) go after the candidates table.
+    """
     title = f"edgeinfer optimize — {result.model.get('name')}"
     host = result.host
     parts = [
@@ -151,6 +154,7 @@ def render_html(result: OptimizeResult) -> str:
         _img(cdf_png(result), "latency CDF"),
         "<h2>Every candidate</h2>",
         table_html(result),
+        *sections,
         "<h2>Configuration</h2>",
         f"<pre>{_esc(json.dumps(result.config, indent=2))}</pre>",
         f"<p class='note'>command: {_esc(result.command or '')}</p></body></html>",
@@ -174,6 +178,6 @@ def page(
     return atomic_write_text(path, text)
 
 
-def write_html(result: OptimizeResult, path: str | Path) -> Path:
-    """Write ``report.html`` atomically."""
-    return atomic_write_text(path, render_html(result))
+def write_html(result: OptimizeResult, path: str | Path, *, sections: Sequence[str] = ()) -> Path:
+    """Write ``report.html`` atomically (``sections``: see :func:`render_html`)."""
+    return atomic_write_text(path, render_html(result, sections))
