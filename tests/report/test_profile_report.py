@@ -57,5 +57,5 @@ def test_html_section_has_bars_table_and_groups(result: ProfileResult) -> None:
 
 
 def test_short_keeps_both_ends() -> None:
-    assert short("/features/features.12/conv/conv.0/conv.0.0/Conv", 24) == "/features/…nv.0.0/Conv"
+    assert short("/features/features.12/conv/conv.0/conv.0.0/Conv", 24) == "/features…/conv.0.0/Conv"
     assert short("abc", 10) == "abc"
