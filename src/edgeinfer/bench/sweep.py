@@ -13,6 +13,7 @@ every point alike, and each point's per-round p50s give its spread.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from contextlib import ExitStack
@@ -31,7 +32,6 @@ from edgeinfer.progress import Progress
 from edgeinfer.tensors import random_feed
 
 if TYPE_CHECKING:
-    from edgeinfer.backends.base import Runner
     from edgeinfer.engine import Engine
 
 __all__ = ["SweepPoint", "SweepResult", "check_batches", "sweep"]
@@ -119,33 +119,88 @@ def _threads_for(engine: Engine, concurrency: int, threads: int | None) -> int |
     return max(1, total // concurrency)
 
 
-def _run_point(
-    runners: list[Runner], feeds: list[dict[str, np.ndarray]], seconds: float
-) -> tuple[list[int], int, float]:
-    """Run every runner in its own thread for ``seconds``: (latencies ns, requests, wall s)."""
-    samples: list[list[int]] = [[] for _ in runners]
-    start = threading.Barrier(len(runners) + 1)
-    errors: list[BaseException] = []
+class _Worker:
+    """One thread that owns one runner for the whole sweep (a runner's buffers belong to one
+    thread): it loads the runner, then runs what :meth:`run` asks until :meth:`close`.
+    """
 
-    def loop(i: int) -> None:
+    def __init__(self, engine: Engine, threads: int | None) -> None:
+        self._todo: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self._done: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._thread = threading.Thread(
+            target=self._loop, args=(engine, threads), name="edgeinfer-sweep", daemon=True
+        )
+        self._thread.start()
+        self._result()  # loaded (or its load error, raised here)
+
+    def _loop(self, engine: Engine, threads: int | None) -> None:
         try:
-            start.wait()
-            end = time.perf_counter() + seconds
-            while time.perf_counter() < end:
-                samples[i].append(runners[i].timed_infer(feeds[i]))
-        except BaseException as exc:  # re-raised in the calling thread
-            errors.append(exc)
+            with load_runner(engine, threads=threads) as runner:
+                self._done.put(("ok", None))
+                while (job := self._todo.get()) is not None:
+                    self._done.put(("ok", self._run(runner, *job)))
+        except BaseException as exc:  # handed to the sweeping thread
+            self._done.put(("error", exc))
 
-    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(len(runners))]
-    for t in threads:
-        t.start()
-    start.wait()
+    @staticmethod
+    def _run(
+        runner: Any, feed: dict[str, np.ndarray], warmup: int, seconds: float, barrier: Any
+    ) -> list[int]:
+        try:
+            for _ in range(warmup):
+                runner.infer(feed)
+            barrier.wait()
+        except BaseException:
+            barrier.abort()  # the other threads of the point stop waiting
+            raise
+        end = time.perf_counter() + seconds
+        samples = []
+        while time.perf_counter() < end:
+            samples.append(runner.timed_infer(feed))
+        return samples
+
+    def _result(self) -> Any:
+        kind, value = self._done.get()
+        if kind == "error":
+            raise value
+        return value
+
+    def start(self, feed: dict[str, np.ndarray], warmup: int, seconds: float, barrier: Any) -> None:
+        """Warm up on ``feed``, wait at ``barrier``, then run closed loop for ``seconds``."""
+        self._todo.put((feed, warmup, seconds, barrier))
+
+    def samples(self) -> list[int]:
+        """The latencies (ns) of the run :meth:`start` began (waits for it)."""
+        return list(self._result())
+
+    def close(self) -> None:
+        """Unload the runner and end the thread."""
+        self._todo.put(None)
+        self._thread.join()
+
+
+def _run_point(
+    workers: list[_Worker], feeds: list[dict[str, np.ndarray]], seconds: float, warmup: int
+) -> tuple[list[int], int, float]:
+    """Run every worker's runner at once for ``seconds``: (latencies ns, requests, wall s)."""
+    barrier = threading.Barrier(len(workers) + 1)
+    for worker, feed in zip(workers, feeds, strict=True):
+        worker.start(feed, warmup, seconds, barrier)
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        errors = []
+        for w in workers:
+            try:
+                w.samples()
+            except BaseException as exc:
+                errors.append(exc)
+        # the error that broke the barrier, not the other threads' BrokenBarrierErrors
+        root = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
+        raise (root or errors or [RuntimeError("a sweep thread stopped")])[0] from None
     t0 = time.perf_counter()
-    for t in threads:
-        t.join()
+    samples = [w.samples() for w in workers]
     wall = time.perf_counter() - t0
-    if errors:
-        raise errors[0]
     flat = [v for s in samples for v in s]
     return flat, len(flat), wall
 
@@ -231,26 +286,23 @@ def sweep(
             if stress_cores
             else None
         )
-        pool = {
-            c: [
-                stack.enter_context(load_runner(engine, threads=_threads_for(engine, c, threads)))
-                for _ in range(c)
-            ]
-            for c in concurrencies
-        }
+        pool: dict[int, list[_Worker]] = {}
+        for c in concurrencies:
+            for _ in range(c):
+                pool.setdefault(c, []).append(_Worker(engine, _threads_for(engine, c, threads)))
+                stack.callback(pool[c][-1].close)
         feeds = {
             b: [random_feed(engine.inputs, b, seed + i) for i in range(max(concurrencies))]
             for b in batches
         }
-        for b, c in points:
-            for runner, feed in zip(pool[c], feeds[b], strict=False):
-                for _ in range(warmup):
-                    runner.infer(feed)
         sampler = stack.enter_context(UsageSampler(stress.pids if stress else ()))
         with Progress(quiet) as progress, progress.task("sweep rounds", rounds) as task:
             for k in range(rounds):
                 for b, c in points[k % len(points) :] + points[: k % len(points)]:
-                    got[(b, c)].add(*_run_point(pool[c], feeds[b][:c], seconds_per_point / rounds))
+                    warm = warmup if k == 0 else 0
+                    got[(b, c)].add(
+                        *_run_point(pool[c], feeds[b][:c], seconds_per_point / rounds, warm)
+                    )
                 task.advance()
     out = [got[(b, c)].point(b, c, _threads_for(engine, c, threads)) for b, c in points]
     return SweepResult(
