@@ -45,8 +45,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--rounds",
         type=int,
-        default=3,
-        help="alternations of end-to-end timing and profiling (default 3)",
+        default=4,
+        help="alternations of end-to-end timing and profiling (default 4)",
     )
     p.add_argument("--warmup", type=int, default=10, help="warm-up inferences (default 10)")
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")

@@ -4,11 +4,12 @@ end-to-end latency measured in the same run.
 The persistent runner's end-to-end latency (:meth:`Runner.timed_infer`) and the backend's
 per-layer profile (:meth:`Runner.profile`, a separate profiling session) are measured in
 alternating blocks: ``rounds`` times (end-to-end block, profile block), then a last
-end-to-end block (with a short pause before each, so that the last runtime's spinning
-threads do not steal the cores), so a drift of a shared machine hits both alike. The coverage (median
-summed layer time per inference / end-to-end p50) says how much of the latency the table
-explains; the rest is framework overhead between layers (and the profiler's own cost). The machine's usage during
-the run gives the stability verdict.
+end-to-end block, with a short pause before each so that the last runtime's spinning threads
+do not steal the cores. The coverage says how much of the end-to-end latency the layers
+explain, paired by round (each profile block against the end-to-end blocks around it, then
+the median over rounds) so a load spike in one round does not skew it; the rest is framework
+overhead between layers (and the profiler's own cost). The machine's usage during the run
+gives the stability verdict.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class ProfileConfig:
     WHAT: ClassVar[str] = "profile config"
 
     iterations: int = 60
-    rounds: int = 3
+    rounds: int = 4
     warmup: int = 10
     batch: int = 1
     seed: int = 0
@@ -114,6 +115,8 @@ class ProfileResult:
         mapped: layers were mapped to the source model's ONNX node names.
         host: the machine.
         command: the command line that ran, if any.
+        round_coverage: per round, the profile block's median summed layer time over the
+            p50 of the end-to-end blocks around it.
     """
 
     profile: LayerProfile
@@ -124,6 +127,7 @@ class ProfileResult:
     mapped: bool = False
     host: dict[str, Any] = field(default_factory=dict)
     command: str | None = None
+    round_coverage: tuple[float, ...] = ()
 
     @property
     def layer_sum_p50(self) -> float:
@@ -133,9 +137,13 @@ class ProfileResult:
 
     @property
     def coverage(self) -> float:
-        """How much of the end-to-end latency the layers explain: the median summed layer
-        time per inference over the end-to-end p50 (medians: robust to a noisy machine).
+        """How much of the end-to-end latency the layers explain: the median over rounds of
+        (the round's median summed layer time / the p50 of the end-to-end blocks just before
+        and after it). Paired by round, like the search's speed-ups, so a load spike in one
+        round does not skew it; without rounds, the overall medians.
         """
+        if self.round_coverage:
+            return float(np.median(self.round_coverage))
         return self.layer_sum_p50 / self.e2e.p50 if self.e2e.p50 > 0 else float("nan")
 
     def to_dict(self, *, top: int | None = None) -> dict[str, Any]:
@@ -155,6 +163,7 @@ class ProfileResult:
             "profiled_run_ms": float(np.mean(p.run_ms)) if p.run_ms else None,
             "e2e_latency_ms": self.e2e.to_dict(),
             "coverage": self.coverage,
+            "round_coverage": [round(c, 4) for c in self.round_coverage],
             "workspace_bytes": p.workspace_bytes,
             "mapped_to_onnx": self.mapped,
             "layers": [r.to_dict() for r in (rows if top is None else rows[:top])],
@@ -229,6 +238,11 @@ def profile_runner(
                 time.sleep(SETTLE_S)
                 profiles.append(runner.profile(data, iterations=n))
                 task.advance()
+    rounds = tuple(
+        float(np.median(p.iteration_ms)) / ((p50s[i] + p50s[i + 1]) / 2)
+        for i, p in enumerate(profiles)
+        if p.iteration_ms and p50s[i] + p50s[i + 1] > 0
+    )
     merged = merge_profiles(profiles)
     if source is not None:
         merged = replace(merged, layers=map_to_source(merged.layers, source))
@@ -241,4 +255,5 @@ def profile_runner(
         engine=engine_info(runner),
         mapped=source is not None,
         host=current_host().to_dict(),
+        round_coverage=rounds,
     )
