@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), metavar="BACKEND/PRECISION")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=None, help="profiled inferences (60)")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--calib-samples", type=int, default=64)
     ap.add_argument("--quick", action="store_true", help="few iterations (smoke run)")
     ap.add_argument("--json", default="benchmarks/results/profile.json")
@@ -96,6 +97,8 @@ def profile_variant(model: Model, cfg: BuildConfig, args: argparse.Namespace) ->
         "e2e_p50_ms": res.e2e.p50,
         "e2e_mean_ms": res.e2e.mean,
         "coverage": res.coverage,
+        "round_coverage": list(res.round_coverage),
+        "profiled_run_p50_ms": float(np.median(res.profile.run_ms)) if res.profile.run_ms else None,
         "within_target": abs(res.coverage - 1) <= TARGET,
         "top5": [r.to_dict() for r in rows[:5]],
         "by_precision": [g.to_dict() for g in by_group(res.profile, "precision")],
