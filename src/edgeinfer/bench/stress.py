@@ -27,6 +27,10 @@ _STOP_TIMEOUT_S = 2.0
 _LOOP = """
 import os, sys, time
 parent, deadline = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+try:
+    os.nice(int(sys.argv[3]))
+except OSError:
+    pass  # a higher priority needs privileges: keep the normal one
 print("ready", flush=True)
 x = 0
 while time.monotonic() < deadline and os.getppid() == parent:
@@ -62,14 +66,17 @@ class CpuStress:
     Args:
         cores: busy processes to start (0: none).
         max_seconds: each process exits by itself after this long.
+        nice: their niceness increment (0: normal priority; negative, where privileged, for a
+            load that wins the CPU from everything else, as the stability tests use).
     """
 
-    def __init__(self, cores: int, *, max_seconds: float = 3600.0) -> None:
+    def __init__(self, cores: int, *, max_seconds: float = 3600.0, nice: int = 0) -> None:
         check_stress_cores(cores)
         if not 0 < max_seconds <= 7 * 24 * 3600:
             raise ConfigError(f"stress duration must be in (0, 1 week], got {max_seconds} s")
         self.cores = cores
         self.max_seconds = max_seconds
+        self.nice = nice
         self._procs: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -78,11 +85,19 @@ class CpuStress:
         return tuple(p.pid for p in self._procs)
 
     def __enter__(self) -> CpuStress:
+        argv = [
+            sys.executable,
+            "-c",
+            _LOOP,
+            str(os.getpid()),
+            str(self.max_seconds),
+            str(self.nice),
+        ]
         try:
             for _ in range(self.cores):
                 self._procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-c", _LOOP, str(os.getpid()), str(self.max_seconds)],
+                        argv,
                         stdin=subprocess.DEVNULL,
                         stdout=subprocess.PIPE,
                         stderr=subprocess.DEVNULL,
