@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import logging
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -23,8 +25,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import numpy as np
 
 from edgeinfer.backends.options import NoOptions, parse_options
-from edgeinfer.errors import BackendError, ConfigError, FeedError, MissingExtraError
+from edgeinfer.errors import (
+    BackendError,
+    ConfigError,
+    FeedError,
+    MissingExtraError,
+    NonFiniteError,
+)
 from edgeinfer.passes.pipeline import check_passes
+from edgeinfer.tensors import check_nbytes, check_threads, max_threads
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig, OptionValue
@@ -33,6 +42,7 @@ if TYPE_CHECKING:
     from edgeinfer.tensors import TensorSpec
 
 OptionsT = TypeVar("OptionsT")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -180,6 +190,7 @@ class Backend(ABC, Generic[OptionsT]):
         """Reject configs this backend cannot build (an unsupported precision, bad options),
         with a message naming the fix.
         """
+        check_threads(config.threads, "the build config's threads")
         if config.precision not in self.precisions:
             raise BackendError(
                 f"backend '{self.name}' does not support precision '{config.precision}'; "
@@ -229,12 +240,64 @@ def _shape_matches(expected: tuple[int | str, ...], actual: tuple[int, ...]) -> 
     return all(not isinstance(e, int) or e == a for e, a in zip(expected, actual, strict=True))
 
 
+@dataclass
+class FiniteCounts:
+    """What a runner with ``check_finite`` found: inferences whose inputs or outputs held NaN
+    or Inf (each refused with :class:`~edgeinfer.errors.NonFiniteError`), out of ``checked``.
+    """
+
+    checked: int = 0
+    bad_inputs: int = 0
+    bad_outputs: int = 0
+
+
+def _first_nonfinite(arrays: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(name, count) of the first float array holding NaN/Inf; min/max first (no temporaries)."""
+    for name, arr in arrays.items():
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fc" or arr.size == 0:
+            continue
+        if np.isfinite(arr.min()) and np.isfinite(arr.max()):
+            continue
+        return name, int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    return None
+
+
+def _runner_threads(engine: Engine, threads: int | None) -> int | None:
+    """The runner's thread count: an explicit one must fit this machine; the engine's
+    recorded one (maybe from a bigger build host) is capped at :func:`max_threads`.
+    """
+    if threads is not None:
+        check_threads(threads, "runner threads")
+        return threads
+    recorded = engine.config.threads
+    if recorded is not None and recorded > max_threads():
+        log.warning(
+            "engine %s asks for %d threads; this machine allows %d: using %d",
+            engine.path, recorded, max_threads(), max_threads(),
+        )
+        return max_threads()
+    return recorded
+
+
 class Runner(ABC):
-    """Runs one engine with persistent buffers. Not thread-safe: one runner per thread."""
+    """Runs one engine with persistent buffers.
+
+    One runner per thread: the first :meth:`infer` after :meth:`activate` binds the runner to
+    its thread, and any call from another thread raises :class:`BackendError` (its buffers
+    would be overwritten under the first thread). ``deactivate()`` releases the binding.
+
+    With ``check_finite`` every float input and output is checked for NaN/Inf: such an
+    inference raises :class:`~edgeinfer.errors.NonFiniteError` (never a plausible-looking
+    result) and is counted in :attr:`finite_counts`.
+    """
 
     def __init__(self, engine: Engine, *, threads: int | None = None) -> None:
         self.engine = engine
-        self.threads = threads if threads is not None else engine.config.threads
+        self.threads = _runner_threads(engine, threads)
+        self.check_finite = False  # load_runner(engine, check_finite=True) sets it
+        self.finite_counts = FiniteCounts()
+        self._owner: int | None = None
+        self._owner_name = ""
         self.input_specs: tuple[TensorSpec, ...] = engine.inputs
         self.output_specs: tuple[TensorSpec, ...] = engine.outputs
         self._input_names = tuple(s.name for s in self.input_specs)
@@ -268,10 +331,43 @@ class Runner(ABC):
         self.is_active = True
 
     def deactivate(self) -> None:
-        """Release what :meth:`activate` loaded; a no-op on an inactive runner."""
+        """Release what :meth:`activate` loaded (and the thread binding); a no-op on an
+        inactive runner.
+        """
         if self.is_active:
             self._deactivate_impl()
             self.is_active = False
+        self._owner = None
+
+    def _check_thread(self) -> None:
+        """Bind the runner to the calling thread, or refuse a call from another one."""
+        me = threading.get_ident()
+        if self._owner is None:
+            self._owner, self._owner_name = me, threading.current_thread().name
+        elif self._owner != me:
+            raise BackendError(
+                f"runner of engine '{self.engine.path}' is used by thread "
+                f"'{self._owner_name}' and was called from thread "
+                f"'{threading.current_thread().name}'; a runner's buffers belong to one "
+                "thread: create one runner per thread (load_runner in each)"
+            )
+
+    def _finite(self, where: str, arrays: Mapping[str, Any]) -> None:
+        bad = _first_nonfinite(arrays)
+        if bad is None:
+            return
+        if where == "input":
+            self.finite_counts.bad_inputs += 1
+        else:
+            self.finite_counts.bad_outputs += 1
+        name, count = bad
+        raise NonFiniteError(
+            f"{where} '{name}' holds {count} NaN/Inf value(s); the result would be "
+            f"meaningless: fix the {'data' if where == 'input' else 'model or its precision'}",
+            where=where,
+            tensor=name,
+            count=count,
+        )
 
     # -- inference -----------------------------------------------------------------------
     def infer(self, feed: Mapping[str, np.ndarray], *, copy: bool = False) -> dict[str, np.ndarray]:
@@ -290,8 +386,14 @@ class Runner(ABC):
                 "runner is not active; use it as a context manager: "
                 "`with load_runner(engine) as r: r.infer(feed)`"
             )
+        self._check_thread()
         self._check_feed(feed)
+        if self.check_finite:
+            self.finite_counts.checked += 1
+            self._finite("input", feed)
         out = self._infer_impl(feed)
+        if self.check_finite:
+            self._finite("output", out)
         if copy:
             return {k: np.array(v, copy=True) for k, v in out.items()}
         return out
@@ -326,6 +428,7 @@ class Runner(ABC):
             raise BackendError("runner is not active; profile inside `with load_runner(engine) as r:`")
         if iterations < 1:
             raise BackendError(f"profile iterations must be >= 1, got {iterations}")
+        self._check_thread()
         self._check_feed(feed)
         return self._profile_impl(feed, iterations)
 
@@ -340,6 +443,11 @@ class Runner(ABC):
             )
         if not _shape_matches(spec.shape, tuple(shape)):
             raise FeedError(f"input '{name}' expects {spec.describe()}, got shape {list(shape)}")
+        self._check_thread()
+        check_nbytes(
+            int(np.prod(shape, dtype=np.int64)) * self._input_dtypes[name].itemsize,
+            f"input buffer '{name}' {list(shape)}",
+        )
         return self._input_buffer_impl(name, tuple(int(s) for s in shape))
 
     def _check_feed(self, feed: Mapping[str, np.ndarray]) -> None:
