@@ -62,7 +62,7 @@ def test_manifest_records_everything(conv_relu_path: Path, tmp_path: Path) -> No
         "outputs",
         "source_model",
         "payload",
-        "payload_hash",
+        "digest",
         "host",
         "created",
         "build_seconds",

@@ -35,6 +35,7 @@ __all__ = [
     "clean_stale_temps",
     "is_plain_name",
     "json_safe",
+    "low_disk",
     "open_regular",
     "read_bytes",
     "sha256_file",
@@ -251,6 +252,16 @@ def check_replaceable(
             f"'{path}' is not an edgeinfer {what} ({why}, which edgeinfer did not write); "
             f"{hint}: {fix}"
         )
+
+
+def low_disk(path: Path, minimum: int = 16 << 20) -> bool:
+    """Whether the file system of ``path`` has less than ``minimum`` bytes free (a failed
+    write there is a full disk, not a bad model).
+    """
+    try:
+        return shutil.disk_usage(path).free < minimum
+    except OSError:
+        return False
 
 
 def cache_dir() -> Path:

@@ -17,6 +17,7 @@ from edgeinfer.backends.onnxruntime.precision import executed_precision
 from edgeinfer.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
 from edgeinfer.errors import BackendError, first_line
+from edgeinfer.fileio import low_disk
 from edgeinfer.passes import PassContext, run_pipeline
 
 if TYPE_CHECKING:
@@ -82,9 +83,13 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
                 model.proto.SerializeToString(), so, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
+            fix = (
+                f"free disk space in '{directory.parent}' (or set EDGEINFER_CACHE_DIR)"
+                if low_disk(directory)
+                else "check that the model's ops are supported (or try --backend openvino)"
+            )
             raise BackendError(
-                f"ONNX Runtime cannot build '{model.name}': {first_line(exc)}; "
-                "check that the model's ops are supported (or try --backend openvino)"
+                f"ONNX Runtime cannot build '{model.name}': {first_line(exc)}; {fix}"
             ) from exc
         payload = [PAYLOAD] + (
             [PAYLOAD + ".data"] if (directory / (PAYLOAD + ".data")).exists() else []
