@@ -194,7 +194,7 @@ def _load_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(read_bytes(mpath, "manifest", limit=MANIFEST_LIMIT, follow=False))
     except EdgeInferError as exc:
-        raise EngineError(f"engine '{path}': {exc}; rebuild the engine with edgeinfer build") from exc
+        raise EngineError(f"{exc}; rebuild the engine with edgeinfer build") from exc
     except (OSError, ValueError) as exc:
         raise _corrupted(path, exc) from exc
     if not isinstance(data, dict):
@@ -288,9 +288,9 @@ def _verify_payload(path: Path, manifest: Manifest) -> None:
                 "with edgeinfer build"
             )
         try:
-            actual = sha256_file(f, follow=False)
+            actual = sha256_file(f, follow=False, what="payload file")
         except EdgeInferError as exc:
-            raise EngineError(f"engine '{path}': {exc}; rebuild the engine") from exc
+            raise EngineError(f"{exc}; rebuild the engine with edgeinfer build") from exc
         except OSError as exc:
             raise EngineError(
                 f"engine '{path}': cannot read payload file '{name}' ({exc.strerror}); "

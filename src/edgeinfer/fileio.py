@@ -323,10 +323,7 @@ def open_regular(path: str | Path, what: str = "file", *, follow: bool = True) -
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise EdgeInferError(
-            f"{what} '{path}' is {_kind(mode)}; edgeinfer reads only regular files: "
-            "pass a regular file"
-        )
+        raise EdgeInferError(f"{what} '{path}' is {_kind(mode)}; edgeinfer reads only regular files")
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
@@ -351,10 +348,12 @@ def read_bytes(
     return data
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20, *, follow: bool = True) -> str:
+def sha256_file(
+    path: str | Path, chunk: int = 1 << 20, *, follow: bool = True, what: str = "file"
+) -> str:
     """SHA-256 hex digest of the regular file at ``path``, read ``chunk`` bytes at a time."""
     h = hashlib.sha256()
-    with open_regular(path, "file", follow=follow) as f:
+    with open_regular(path, what, follow=follow) as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()

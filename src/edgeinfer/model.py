@@ -94,7 +94,7 @@ class Model:
         try:
             open_regular(p, "model").close()  # a FIFO or device would block or never end
         except EdgeInferError as exc:
-            raise ModelError(str(exc)) from None
+            raise ModelError(f"{exc}; pass an ONNX file") from None
         except OSError as exc:
             raise ModelError(f"cannot read model file '{p}' ({exc.strerror}); check it") from exc
         try:

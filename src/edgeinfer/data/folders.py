@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgeinfer.data.base import Dataset
-from edgeinfer.errors import DataError, EdgeInferError
+from edgeinfer.errors import ConfigError, DataError, EdgeInferError
 from edgeinfer.fileio import open_regular, read_bytes
 from edgeinfer.tensors import check_nbytes, shape_nbytes
 
@@ -27,14 +27,13 @@ _warned_raw: set[str] = set()  # image modes already warned about (once per proc
 
 
 def image_array(im: Any) -> np.ndarray:
-    """A decoded PIL image as the array the pipeline takes, with the ROS node's conversion:
-    ``HxW`` uint8 for 8-bit gray (``L``, ``1``), ``HxW`` float32 *raw values* for 16/32-bit
-    integer and float images (``I;16``, ``I``, ``F``: depth, thermal), ``HxWx3`` RGB uint8
-    for everything else. Raw >8-bit values are not squeezed into 8 bits: the preprocessing
-    ``scale`` must suit them (a warning says so once).
+    """A decoded PIL image as the array the pipeline takes: ``HxW`` float32 *raw values* for
+    16/32-bit integer and float images (``I;16``, ``I``, ``F``: depth, thermal), as the ROS
+    node decodes ``mono16``/``16UC1``/``32FC1``; ``HxWx3`` RGB uint8 for everything else (8-bit
+    gray repeated to RGB: the same tensor as the node's ``HxW`` after preprocessing). Raw
+    >8-bit values are not squeezed into 8 bits: the preprocessing ``scale`` must suit them (a
+    warning says so once).
     """
-    if im.mode in ("L", "1"):
-        return np.asarray(im.convert("L"))
     if im.mode.startswith(("I", "F")):
         if im.mode not in _warned_raw:
             _warned_raw.add(im.mode)
@@ -49,9 +48,10 @@ def image_array(im: Any) -> np.ndarray:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file with :func:`image_array`'s conversion (``HxWx3`` RGB uint8 for
-    colour; ``HxW`` for gray and >8-bit images), refusing non-regular files and images whose
-    decoded size exceeds the memory budget *before* decoding them.
+    """Read an image file with :func:`image_array`'s conversion (``HxWx3`` RGB uint8; ``HxW``
+    float32 raw values for >8-bit images), refusing non-regular files and images whose
+    decoded size exceeds the memory budget *before* decoding them (and Pillow's
+    decompression-bomb limit).
 
     Raises:
         DataError: missing, unreadable, not a regular file, or too large.
@@ -69,7 +69,7 @@ def load_image(path: str | Path) -> np.ndarray:
     except FileNotFoundError:
         raise DataError(f"image '{path}' does not exist") from None
     except EdgeInferError as exc:
-        raise DataError(str(exc)) from None
+        raise DataError(f"{exc}; remove it or pass a smaller image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(
             f"image '{path}' is too large to decode safely ({exc}); resize it or remove it"
@@ -182,7 +182,7 @@ def _read_labels_csv(path: Path) -> list[tuple[str, str]]:
     try:
         text = read_bytes(path, "labels file").decode("utf-8", errors="replace")
     except EdgeInferError as exc:
-        raise DataError(str(exc)) from None
+        raise DataError(f"{exc}; make labels.csv a regular 'filename,label' file") from None
     for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
         cells = [c.strip() for c in row]
         if not cells or not any(cells) or cells[0].startswith("#"):
@@ -225,8 +225,10 @@ class NumpyDataset(Dataset):
                 self.x, self.y = _load_npz(p)
             else:
                 self.x = np.load(p, mmap_mode="r", allow_pickle=False)
+        except (DataError, ConfigError):
+            raise
         except EdgeInferError as exc:
-            raise DataError(str(exc)) from None
+            raise DataError(f"{exc}; pass an .npy/.npz file saved by numpy") from None
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             raise DataError(
                 f"cannot read arrays from '{p}' ({exc}); save with np.save/np.savez"
