@@ -36,11 +36,11 @@ MAX = str(max_threads())
         (["--threads", "0"], "--threads must be an integer from 1 to"),
         (["--rate", "nan"], "--rate must be a finite number, got nan"),
         (["--rate", "inf"], "--rate must be a finite number, got inf"),
-        (["--rate", "1e9"], "--rate must be > 0 and <= 100000, got 1000000000"),
-        (["--rate", "-5"], "--rate must be > 0 and <= 100000, got -5"),
-        (["--batch", "2000000"], "--batch must be >= 1 and <= 65536, got 2000000"),
-        (["--batch", "-1"], "--batch must be >= 1 and <= 65536, got -1"),
-        (["--duration", "0"], "--duration must be > 0 and <= 604800, got 0"),
+        (["--rate", "1e9"], "--rate must be <= 100000, got 1000000000"),
+        (["--rate", "-5"], "--rate must be > 0, got -5"),
+        (["--batch", "2000000"], "--batch must be <= 65536, got 2000000"),
+        (["--batch", "-1"], "--batch must be >= 1, got -1"),
+        (["--duration", "0"], "--duration must be > 0, got 0"),
         (["--duration", "nan"], "--duration must be a finite number, got nan"),
         (["--iterations", "0"], "--iterations must be >= 1"),
         (["--deadline-ms", "-1"], "--deadline-ms must be > 0"),
@@ -60,7 +60,7 @@ def test_calib_samples_zero_is_refused(
         capsys, "build", str(conv_relu_path), "-o", str(tmp_path / "e"), "--precision", "int8",
         "--calib", "photos:8", "--calib-samples", "0",
     )  # fmt: skip
-    one_line_error(code, err, "--calib-samples must be >= 1 and <= 1000000, got 0")
+    one_line_error(code, err, "--calib-samples must be >= 1, got 0")
     assert not (tmp_path / "e").exists()
 
 

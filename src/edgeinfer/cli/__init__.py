@@ -16,12 +16,14 @@ top-level imports.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
 
 from edgeinfer import __version__
-from edgeinfer.errors import EdgeInferError
+from edgeinfer.cli.common import check_json_target, check_numbers
+from edgeinfer.errors import EdgeInferError, first_line
 
 # Verb modules, in the order `edgeinfer --help` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -68,7 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.argv = ["edgeinfer", *args_list]
-    from edgeinfer.cli.common import check_json_target, check_numbers
     from edgeinfer.cli.console import command_console  # lazy: it imports logging and typing
 
     try:
@@ -98,10 +99,6 @@ def error_line(exc: BaseException) -> tuple[str, int]:
     runtimes' errors get one line naming the fix, exit 2. Anything else is a bug in
     edgeinfer: one line asking for ``--debug`` and a report, exit 70.
     """
-    import errno
-
-    from edgeinfer.errors import first_line
-
     if isinstance(exc, EdgeInferError):
         return first_line(exc), exc.exit_code
     if isinstance(exc, OSError):
