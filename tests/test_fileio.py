@@ -19,7 +19,6 @@ from edgeinfer.fileio import (
     is_plain_name,
     open_regular,
     read_bytes,
-
 )
 
 

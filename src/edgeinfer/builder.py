@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from edgeinfer.fileio import (
     atomic_write_json,
     cache_dir,
     check_replaceable,
+    clean_stale_temps,
     sha256_file,
 )
 from edgeinfer.host import current_host
@@ -181,14 +181,14 @@ def engine_key(model: Model, config: BuildConfig, backend_version: str) -> str:
 
 
 def _model_metadata(model: Model) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    for key, raw in model.metadata.items():
-        if key.startswith(META_PREFIX):
-            try:
-                meta[key[len(META_PREFIX) :]] = json.loads(raw)
-            except json.JSONDecodeError:
-                meta[key[len(META_PREFIX) :]] = raw
-    return meta
+    """The model's ``edgeinfer.*`` metadata, JSON-decoded (a value that is not JSON is
+    refused by :meth:`Model.meta` with a message naming the key).
+    """
+    return {
+        key[len(META_PREFIX) :]: model.meta(key[len(META_PREFIX) :])
+        for key in model.metadata
+        if key.startswith(META_PREFIX)
+    }
 
 
 def _build_into(
@@ -300,6 +300,7 @@ def build(
         return Engine(target, manifest)
 
     cached = cache_dir() / "engines" / engine_key(m, cfg, backend.version())
+    clean_stale_temps(cached.parent)  # killed builds of any engine: ours to remove
     engine: Engine | None = None
     if cached.exists():
         try:

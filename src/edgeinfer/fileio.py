@@ -31,11 +31,11 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "cache_dir",
+    "cannot_write",
     "check_replaceable",
     "clean_stale_temps",
     "is_plain_name",
     "json_safe",
-    "low_disk",
     "open_regular",
     "read_bytes",
     "sha256_file",
@@ -131,12 +131,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_temps(directory: Path, name: str) -> list[Path]:
+def clean_stale_temps(directory: Path, name: str | None = None) -> list[Path]:
     """Remove the hidden temp entries (``.NAME.PID-*.tmp``, ``.NAME.old-PID*``) that runs of
-    edgeinfer killed while writing ``directory/NAME`` left behind; entries of live
-    processes are kept. Returns what was removed.
+    edgeinfer killed while writing ``directory/NAME`` left behind (any NAME when None: for
+    edgeinfer's own cache directories); entries of live processes are kept. Returns what
+    was removed.
     """
-    pattern = re.compile(rf"^\.{re.escape(name)}\.(?:(\d+)-[A-Za-z0-9_]+\.tmp|old-(\d+)(?:-\d+)?)$")
+    stem = re.escape(name) if name is not None else ".+"
+    pattern = re.compile(rf"^\.{stem}\.(?:(\d+)-[A-Za-z0-9_]+\.tmp|old-(\d+)(?:-\d+)?)$")
     removed: list[Path] = []
     try:
         entries = list(directory.iterdir())
@@ -254,14 +256,26 @@ def check_replaceable(
         )
 
 
-def low_disk(path: Path, minimum: int = 16 << 20) -> bool:
-    """Whether the file system of ``path`` has less than ``minimum`` bytes free (a failed
-    write there is a full disk, not a bad model).
+def cannot_write(directory: Path, nbytes: int) -> str | None:
+    """Why ``nbytes`` cannot be written in ``directory`` (a full disk, a file-size limit, a
+    read-only file system), or None when they can: tells a runtime's failed write from a bad
+    model. The probe file is removed.
     """
     try:
-        return shutil.disk_usage(path).free < minimum
-    except OSError:
-        return False
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix("probe"), suffix=".tmp", dir=directory)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"\0" * min(nbytes, 1 << 30))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return None
 
 
 def cache_dir() -> Path:
