@@ -147,3 +147,29 @@ def test_appeared_meanwhile_is_one_clear_error(tmp_path: Path) -> None:
         (target / "b").write_text("theirs")
     assert [p.name for p in target.iterdir()] == ["b"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eng"]
+
+
+def test_a_thread_id_is_not_a_live_process(tmp_path: Path) -> None:
+    import threading
+
+    from edgeinfer.fileio import _pid_alive
+
+    ready, done = threading.Event(), threading.Event()
+    tid: list[int] = []
+
+    def hold() -> None:
+        tid.append(threading.get_native_id())
+        ready.set()
+        done.wait()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    ready.wait()
+    try:
+        assert _pid_alive(os.getpid()) and not _pid_alive(tid[0])
+        stale = tmp_path / f".eng.{tid[0]}-abc.tmp"  # a killed process's pid, now a thread id
+        stale.mkdir()
+        assert clean_stale_temps(tmp_path, "eng") == [stale]
+    finally:
+        done.set()
+        t.join()

@@ -120,6 +120,9 @@ def atomic_write_json(path: str | Path, obj: Any, *, make_parents: bool = True) 
 
 # -- directories -------------------------------------------------------------------------------
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs. A thread's id is not a process: on Linux ``kill(tid, 0)``
+    succeeds for any thread, so ``/proc/PID/status`` must name ``pid`` as its own thread group.
+    """
     if pid <= 0:
         return False
     try:
@@ -127,8 +130,13 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:  # EPERM: someone else's live process
-        return True
-    return True
+        pass
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # no /proc here: trust kill()
+    tgid = next((line.split()[1] for line in status.splitlines() if line.startswith("Tgid:")), "")
+    return tgid == str(pid)
 
 
 def clean_stale_temps(directory: Path, name: str | None = None) -> list[Path]:
