@@ -21,6 +21,7 @@ from edgeinfer.config import BuildConfig
 from edgeinfer.engine import MANIFEST_NAME, Engine, Manifest, engine_files, read_engine
 from edgeinfer.errors import EdgeInferError, EngineError, ModelError
 from edgeinfer.fileio import (
+    OutputTakenError,
     atomic_directory,
     atomic_write_json,
     cache_dir,
@@ -251,16 +252,33 @@ def _copy_engine(src: Engine, out: Path, *, overwrite: bool) -> Engine:
         f"the cached engine '{src.path}' was replaced by another process while it was copied "
         f"to '{out}'; run the command again"
     )
-    with atomic_directory(out, overwrite=overwrite) as tmp:
-        for name, digest in src.manifest.payload.items():
-            try:
-                shutil.copyfile(src.path / name, tmp / name)
-            except FileNotFoundError:
-                raise changed from None
-            if sha256_file(tmp / name) != digest:  # the copy is what the manifest says
-                raise changed
-        atomic_write_json(tmp / MANIFEST_NAME, src.manifest.to_dict())
+    try:
+        with atomic_directory(out, overwrite=overwrite) as tmp:
+            for name, digest in src.manifest.payload.items():
+                try:
+                    shutil.copyfile(src.path / name, tmp / name)
+                except FileNotFoundError:
+                    raise changed from None
+                if sha256_file(tmp / name) != digest:  # the copy is what the manifest says
+                    raise changed
+            atomic_write_json(tmp / MANIFEST_NAME, src.manifest.to_dict())
+    except OutputTakenError:
+        same = _same_engine(out, src.manifest)  # a concurrent build of the same engine won
+        if same is None:
+            raise
+        return same
     return Engine(out, src.manifest, from_cache=src.from_cache)
+
+
+def _same_engine(path: Path, manifest: Manifest) -> Engine | None:
+    """The engine at ``path`` when it holds the same payload and build as ``manifest``."""
+    try:
+        engine = load_engine(path)
+    except EdgeInferError:
+        return None
+    mine = (manifest.payload, manifest.build_config, manifest.backend_version)
+    theirs = (engine.manifest.payload, engine.manifest.build_config, engine.manifest.backend_version)
+    return engine if mine == theirs else None
 
 
 def build(

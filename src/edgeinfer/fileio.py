@@ -26,6 +26,7 @@ from typing import IO, Any
 from edgeinfer.errors import EdgeInferError
 
 __all__ = [
+    "OutputTakenError",
     "atomic_directory",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -165,8 +166,12 @@ def clean_stale_temps(directory: Path, name: str | None = None) -> list[Path]:
     return removed
 
 
+class OutputTakenError(EdgeInferError):
+    """The output appeared from another process while this one was writing it."""
+
+
 def _taken(final: Path) -> EdgeInferError:
-    return EdgeInferError(
+    return OutputTakenError(
         f"'{final}' was created by another process while this one was writing it; "
         "pass --force to replace it, or choose another output"
     )
