@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import logging
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -24,16 +22,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from edgeinfer.backends.options import NoOptions, parse_options
-from edgeinfer.errors import (
-    BackendError,
-    ConfigError,
-    FeedError,
-    MissingExtraError,
-    NonFiniteError,
+from edgeinfer.backends.guards import (
+    FiniteCounts,
+    ThreadOwner,
+    check_finite,
+    runner_threads,
+    shape_matches,
+    validate_feed,
 )
+from edgeinfer.backends.options import NoOptions, parse_options
+from edgeinfer.errors import BackendError, ConfigError, FeedError, MissingExtraError
 from edgeinfer.passes.pipeline import check_passes
-from edgeinfer.tensors import check_nbytes, check_threads, max_threads
+from edgeinfer.tensors import check_nbytes, check_threads
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig, OptionValue
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from edgeinfer.tensors import TensorSpec
 
 OptionsT = TypeVar("OptionsT")
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -234,51 +233,6 @@ class Backend(ABC, Generic[OptionsT]):
         """A new, inactive runner for ``engine``."""
 
 
-def _shape_matches(expected: tuple[int | str, ...], actual: tuple[int, ...]) -> bool:
-    if len(expected) != len(actual):
-        return False
-    return all(not isinstance(e, int) or e == a for e, a in zip(expected, actual, strict=True))
-
-
-@dataclass
-class FiniteCounts:
-    """What a runner with ``check_finite`` found: inferences whose inputs or outputs held NaN
-    or Inf (each refused with :class:`~edgeinfer.errors.NonFiniteError`), out of ``checked``.
-    """
-
-    checked: int = 0
-    bad_inputs: int = 0
-    bad_outputs: int = 0
-
-
-def _first_nonfinite(arrays: Mapping[str, Any]) -> tuple[str, int] | None:
-    """(name, count) of the first float array holding NaN/Inf; min/max first (no temporaries)."""
-    for name, arr in arrays.items():
-        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fc" or arr.size == 0:
-            continue
-        if np.isfinite(arr.min()) and np.isfinite(arr.max()):
-            continue
-        return name, int(arr.size - np.count_nonzero(np.isfinite(arr)))
-    return None
-
-
-def _runner_threads(engine: Engine, threads: int | None) -> int | None:
-    """The runner's thread count: an explicit one must fit this machine; the engine's
-    recorded one (maybe from a bigger build host) is capped at :func:`max_threads`.
-    """
-    if threads is not None:
-        check_threads(threads, "runner threads")
-        return threads
-    recorded = engine.config.threads
-    if recorded is not None and recorded > max_threads():
-        log.warning(
-            "engine %s asks for %d threads; this machine allows %d: using %d",
-            engine.path, recorded, max_threads(), max_threads(),
-        )
-        return max_threads()
-    return recorded
-
-
 class Runner(ABC):
     """Runs one engine with persistent buffers.
 
@@ -293,11 +247,10 @@ class Runner(ABC):
 
     def __init__(self, engine: Engine, *, threads: int | None = None) -> None:
         self.engine = engine
-        self.threads = _runner_threads(engine, threads)
+        self.threads = runner_threads(engine, threads)
         self.check_finite = False  # load_runner(engine, check_finite=True) sets it
         self.finite_counts = FiniteCounts()
-        self._owner: int | None = None
-        self._owner_name = ""
+        self._owner = ThreadOwner(f"runner of engine '{engine.path}'")
         self.input_specs: tuple[TensorSpec, ...] = engine.inputs
         self.output_specs: tuple[TensorSpec, ...] = engine.outputs
         self._input_names = tuple(s.name for s in self.input_specs)
@@ -337,37 +290,14 @@ class Runner(ABC):
         if self.is_active:
             self._deactivate_impl()
             self.is_active = False
-        self._owner = None
+        self._owner.release()
 
     def _check_thread(self) -> None:
         """Bind the runner to the calling thread, or refuse a call from another one."""
-        me = threading.get_ident()
-        if self._owner is None:
-            self._owner, self._owner_name = me, threading.current_thread().name
-        elif self._owner != me:
-            raise BackendError(
-                f"runner of engine '{self.engine.path}' is used by thread "
-                f"'{self._owner_name}' and was called from thread "
-                f"'{threading.current_thread().name}'; a runner's buffers belong to one "
-                "thread: create one runner per thread (load_runner in each)"
-            )
+        self._owner.check()
 
     def _finite(self, where: str, arrays: Mapping[str, Any]) -> None:
-        bad = _first_nonfinite(arrays)
-        if bad is None:
-            return
-        if where == "input":
-            self.finite_counts.bad_inputs += 1
-        else:
-            self.finite_counts.bad_outputs += 1
-        name, count = bad
-        raise NonFiniteError(
-            f"{where} '{name}' holds {count} NaN/Inf value(s); the result would be "
-            f"meaningless: fix the {'data' if where == 'input' else 'model or its precision'}",
-            where=where,
-            tensor=name,
-            count=count,
-        )
+        check_finite(self.finite_counts, where, arrays)
 
     # -- inference -----------------------------------------------------------------------
     def infer(self, feed: Mapping[str, np.ndarray], *, copy: bool = False) -> dict[str, np.ndarray]:
@@ -441,7 +371,7 @@ class Runner(ABC):
             raise FeedError(
                 f"engine has no input '{name}'; its inputs are {', '.join(self._input_names)}"
             )
-        if not _shape_matches(spec.shape, tuple(shape)):
+        if not shape_matches(spec.shape, tuple(shape)):
             raise FeedError(f"input '{name}' expects {spec.describe()}, got shape {list(shape)}")
         self._check_thread()
         check_nbytes(
@@ -464,33 +394,7 @@ class Runner(ABC):
             self._checked[sig] = True
 
     def _validate_feed(self, feed: Mapping[str, np.ndarray]) -> None:
-        names = set(feed)
-        expected = set(self._input_names)
-        if names != expected:
-            missing = sorted(expected - names)
-            extra = sorted(names - expected)
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(repr(m) for m in missing)}")
-            if extra:
-                parts.append(f"unexpected {', '.join(repr(e) for e in extra)}")
-            specs = ", ".join(f"{s.name}: {s.describe()}" for s in self.input_specs)
-            raise FeedError(f"feed has {'; '.join(parts)}; the engine's inputs are {specs}")
-        for spec in self.input_specs:
-            arr = feed[spec.name]
-            if not isinstance(arr, np.ndarray):
-                raise FeedError(
-                    f"input '{spec.name}' must be a numpy array, got {type(arr).__name__}; "
-                    "convert it with np.asarray"
-                )
-            got = f"{arr.dtype}[{','.join(str(d) for d in arr.shape)}]"
-            if arr.dtype != self._input_dtypes[spec.name] or not _shape_matches(
-                spec.shape, arr.shape
-            ):
-                raise FeedError(
-                    f"input '{spec.name}' expects {spec.describe()}, got {got}; "
-                    "set a preprocessing spec or convert the array"
-                )
+        validate_feed(self.input_specs, self._input_dtypes, feed)
 
     # -- hooks -----------------------------------------------------------------------------
     @abstractmethod
