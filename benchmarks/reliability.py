@@ -34,6 +34,7 @@ import os
 import random
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -174,20 +175,37 @@ def sigkill(root: Path, trials: int, seed: int) -> dict[str, Any]:
         argv = ["build", str(root / "model.onnx"), "-o", str(out), "--force", "--threads", str(1 + i % 2)]
         if i % 3 == 0:
             argv.append("--no-cache")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "edgeinfer", *argv], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        time.sleep(rng.uniform(0.3, max(durations) * 1.1))
-        if proc.poll() is None:
-            proc.kill()
+        # kill anywhere in a typical run (the median of the runs seen so far: load varies)
+        delay = rng.uniform(0.1, 1.0) * statistics.median(durations)
+        ran = _run_until(argv, env, delay)
+        if ran is None:
             killed += 1
-        proc.wait()
+        else:
+            durations.append(ran)
         half += _half_written(base)
         build(root / "model.onnx", out=out, overwrite=True, quiet=True)  # the next run
         left += _temps(base)
     return {"trials": trials, "killed_mid_run": killed, "half_written_found": half,
-            "temps_left_after_next_run": left, "build_seconds": round(max(durations), 2)}  # fmt: skip
+            "temps_left_after_next_run": left,
+            "median_build_seconds": round(statistics.median(durations), 2)}  # fmt: skip
+
+
+def _run_until(argv: list[str], env: dict[str, str], delay: float) -> float | None:
+    """Run ``edgeinfer ARGV``; SIGKILL it after ``delay`` s. Its duration, or None if killed."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeinfer", *argv], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    while time.perf_counter() - t0 < delay:
+        if proc.poll() is not None:
+            return time.perf_counter() - t0
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        return time.perf_counter() - t0
+    proc.kill()
+    proc.wait()
+    return None
 
 
 def _timed_build(root: Path, env: dict[str, str], out: Path) -> float:
