@@ -164,9 +164,9 @@ def resource_cases(root: Path) -> list[Case]:
         {"finding": "zip-bomb npz", "argv": ["eval", model, "--data", f"npz:{bomb}"],
          "check": refused("over the memory budget"), "env": {"EDGEINFER_MEMORY_BUDGET": "16M"}},
         {"finding": "ros --duration 0", "argv": ["ros", "--engine", model, "--duration", "0"],
-         "check": refused("--duration must be > 0")},
+         "check": refused("duration must be a positive number of seconds")},
         {"finding": "ros --duration nan", "argv": ["ros", "--engine", model, "--duration", "nan"],
-         "check": refused("--duration must be a finite number")},
+         "check": refused("duration must be a positive number of seconds")},
     ]  # fmt: skip
 
 

@@ -159,6 +159,11 @@ NUMERIC_LIMITS: dict[str, tuple[float, float, bool]] = {
 }
 
 
+# Verbs whose numbers are validated where they are parsed: `ros` checks its flags together
+# with the same parameters from ROS params files (edgeinfer.ros.params), with its messages.
+SELF_CHECKED_VERBS = frozenset({"ros"})
+
+
 def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
@@ -177,6 +182,8 @@ def check_numbers(args: argparse.Namespace) -> None:
 
     from edgeinfer.tensors import check_threads
 
+    if getattr(args, "command", None) in SELF_CHECKED_VERBS:
+        return
     for dest, value in vars(args).items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
