@@ -27,6 +27,7 @@ Exit 0 when every invariant held; 1 otherwise (the JSON says which).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
@@ -322,7 +323,13 @@ def main() -> int:
     args = ap.parse_args()
     n = (dict(random=40, kills=4, disk=3, rounds=1, flips=30, seconds=2.0) if args.quick
          else dict(random=500, kills=60, disk=24, rounds=10, flips=300, seconds=60.0))  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="edgeinfer-reliability-") as tmp:
+    json_path = Path(args.json).resolve() if args.json else None
+    # Random command lines name relative paths (e.g. `--json x:1x1x28x28`): run them inside the
+    # campaign's own directory so nothing lands where the script was started.
+    with (
+        tempfile.TemporaryDirectory(prefix="edgeinfer-reliability-") as tmp,
+        contextlib.chdir(tmp),
+    ):
         root = Path(tmp)
         os.environ["EDGEINFER_CACHE_DIR"] = str(root / "cache")
         (root / "model.onnx").write_bytes(asset_path("fashion_cnn.onnx").read_bytes())
@@ -337,8 +344,8 @@ def main() -> int:
         r["lost"] = lost(root, planted)
     r["invariants"] = invariants(r)
     print(json.dumps({k: v for k, v in r.items() if k != "header"}, indent=1)[:20000])
-    if args.json:
-        save(args.json, r)
+    if json_path is not None:
+        save(str(json_path), r)
     return 0 if all(r["invariants"].values()) else 1
 
 

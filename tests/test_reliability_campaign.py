@@ -21,8 +21,9 @@ def test_quick_campaign_holds_every_invariant(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "reliability.py"), "--quick", "--json", str(out)],
-        env=env, capture_output=True, text=True, timeout=900,
+        env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path,
     )  # fmt: skip
+    assert not any(ROOT.glob("x:*")), "the campaign wrote into the checkout"
     data = json.loads(out.read_text())
     assert proc.returncode == 0, (data["invariants"], data["bad_inputs"]["not_clean"])
     assert all(data["invariants"].values())
