@@ -53,6 +53,34 @@ def test_end_to_end_labels_onnxruntime(tmp_path: Path) -> None:
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html
     assert "Per-layer profile" in html and "slowest layers" in html  # the winner's layers
+    # measurement honesty: every finalist's rounds judged, the run's verdict recorded
+    stab = report["stability"]
+    assert stab["rounds"] in (FAST["rounds"], 2 * FAST["rounds"])
+    assert stab["extended"] == (stab["rounds"] == 2 * FAST["rounds"])
+    assert report["unstable"] == (not stab["stable"]) and "usage" in stab
+    measured = [c for c in res.candidates if c.status == "measured"]
+    for c in measured:
+        assert c.stability is not None and len(c.stability["round_p50_ms"]) == stab["rounds"]
+        assert len(c.round_ratios) == stab["rounds"]
+        assert c.memory_mb is not None and c.memory_mb >= 0  # peak RSS added by the engine
+    assert "x faster" not in html or "interleaved rounds" in html  # never a bare speed-up
+
+
+def test_memory_budget_rules_out_every_engine_that_needs_more(tmp_path: Path) -> None:
+    model, data = write_classifier(tmp_path)
+    cfg = OptimizeConfig(
+        eval=f"npz:{data}",
+        backends=("onnxruntime",),
+        precisions=("fp32",),
+        budget=Budget(max_accuracy_drop=5.0, max_memory_mb=1e-3),
+        quiet=True,
+        **FAST,
+    )
+    res = optimize(model, cfg)
+    assert not res.budget_met
+    for c in res.candidates:
+        if c.status == "measured" and c.memory_mb:
+            assert any(r.startswith("peak memory ") for r in c.reasons), c.reasons
 
 
 def test_without_eval_data_falls_back_to_fidelity_and_says_so(tmp_path: Path) -> None:

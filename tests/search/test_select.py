@@ -122,3 +122,17 @@ def test_dense_outputs_are_judged_by_cosine_in_either_mode() -> None:
         assert accuracy_violations(Quality(mode, 10, cosine=0.99), Budget()) == [
             "cosine similarity 0.99000 < 0.999"
         ]
+
+
+def test_memory_budget() -> None:
+    small, big = labelled("small", 2.0, 0.1), labelled("big", 1.0, 0.1)
+    small.memory_mb, big.memory_mb = 20.0, 300.0
+    sel = select([small, big], Budget(max_memory_mb=100))
+    assert sel.winner == "small"
+    assert sel.reasons["big"] == ["peak memory 300.0 MiB > budget 100 MiB"]
+    unknown = labelled("unknown", 0.5, 0.1)
+    assert select([unknown], Budget(max_memory_mb=100)).reasons["unknown"] == [
+        "no memory measurement"
+    ]
+    with pytest.raises(ConfigError, match=r"--max-memory-mb must be > 0 MiB"):
+        Budget(max_memory_mb=0)

@@ -10,6 +10,8 @@ that is not possible (other systems) it reports the process's lifetime peak
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import resource
 import sys
 from dataclasses import asdict, dataclass
@@ -50,6 +52,16 @@ def _reset_peak() -> bool:
     except OSError:
         return False
     return True
+
+
+def _trim() -> None:
+    """Give freed heap memory back to the system (glibc ``malloc_trim``; elsewhere nothing),
+    so that a block reusing memory an earlier block freed still shows its own growth.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return
 
 
 def _peak_mb() -> float:
@@ -93,14 +105,22 @@ class MemoryProbe:
         with MemoryProbe() as probe:
             build_or_run()
         probe.usage.peak_mb
+
+    Args:
+        trim: first collect garbage and give freed heap memory back to the system, so the
+            block's growth is not hidden by memory an earlier block left behind.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, trim: bool = False) -> None:
         self.usage: MemoryUsage | None = None
         self._before = 0.0
         self._reset = False
+        self._trim = trim
 
     def __enter__(self) -> MemoryProbe:
+        if self._trim:
+            gc.collect()
+            _trim()
         self._reset = _reset_peak()
         self._before = rss_mb() or _lifetime_peak_mb()
         return self
@@ -153,7 +173,9 @@ class RunMemory:
             + ("" if self.run.peak_of_block else " [process lifetime peak]")
         )
         if self.build is not None:
-            parts.append(f"build peak RSS {self.build.peak_mb:.0f} MiB (+{self.build.growth_mb:.0f})")
+            parts.append(
+                f"build peak RSS {self.build.peak_mb:.0f} MiB (+{self.build.growth_mb:.0f})"
+            )
         if self.workspace_bytes:
             parts.append(f"runtime workspace {self.workspace_bytes / MB:.1f} MiB")
         return "memory: " + ", ".join(parts)

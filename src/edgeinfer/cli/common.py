@@ -143,6 +143,7 @@ NUMERIC_LIMITS: dict[str, tuple[float, float, bool]] = {
     "rate": (0, 100_000, True),
     "deadline_ms": (0, 3_600_000, True),
     "latency_budget_ms": (0, 3_600_000, True),
+    "max_memory_mb": (0, 16_777_216, True),
     "seed": (0, 2**32 - 1, False),
     "top_k": (1, 100_000, False),
     "limit": (1, _HUGE, False),

@@ -96,6 +96,13 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--latency-budget-ms", type=float, default=None, metavar="X")
     p.add_argument("--objective", default="p50", choices=("p50", "p99", "throughput"))
+    p.add_argument(
+        "--max-memory-mb",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="peak resident memory an engine may add when loaded and run (MiB)",
+    )
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
@@ -139,6 +146,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         require_top5=not args.no_top5,
         latency_budget_ms=args.latency_budget_ms,
         objective=args.objective,
+        max_memory_mb=args.max_memory_mb,
     )
     return OptimizeConfig(
         calib=args.calib,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from edgeinfer.fileio import atomic_write_text
 from edgeinfer.report.plots import cdf_png, scatter_png
+from edgeinfer.report.speedup import winner_speedup
 
 if TYPE_CHECKING:
     from edgeinfer.search.results import CandidateResult, OptimizeResult
@@ -64,11 +65,12 @@ def _row(result: OptimizeResult, r: CandidateResult) -> str:
         f'<td class="l">{_esc(r.name)}{" ★" if r.name == result.winner else ""}</td>',
         f'<td class="l">{_esc(r.status)}{" (" + _esc(r.latency_source) + ")" if r.latency_source else ""}</td>',
         f"<td>{_esc(r.executed_precision or '')}</td>",
-        f"<td>{_fmt(lat.p50 if lat else None)}</td>",
+        f"<td>{_fmt(lat.p50 if lat else None)}{' ⚠' if r.unstable else ''}</td>",
         f"<td>{_fmt(lat.p99 if lat else None)}</td>",
         f"<td>{speed}</td>",
         *[f"<td>{_esc(c)}</td>" for c in quality_cells(r)],
         f"<td>{size}</td>",
+        f"<td>{_fmt(r.memory_mb, '.0f')}</td>",
         f"<td>{_fmt(r.build_s, '.1f')}</td>",
         f'<td class="l">{_esc(why)}</td>',
     ]
@@ -90,6 +92,7 @@ def table_html(result: OptimizeResult) -> str:
         "top-1 in top-5",
         "mean KL",
         "size MB",
+        "RSS+ MiB",
         "build s",
         "decision",
     ]
@@ -104,12 +107,12 @@ def _img(png: bytes, alt: str) -> str:
 
 def _summary(result: OptimizeResult) -> str:
     if result.winner:
-        sp = result.speedup_vs_baseline
+        sp = winner_speedup(result)
         head = (
             f"<p><b>Winner: {_esc(result.winner)}</b> — {_esc(result.winner_reason)}. "
             + (
-                f"{sp:.2f}x faster than the starting point ({_esc(result.baseline)}), "
-                "interleaved p50 ratio. "
+                f"{_esc(sp)} than the starting point ({_esc(result.baseline)}), "
+                "median of the interleaved rounds' p50 ratios. "
                 if sp
                 else ""
             )
@@ -119,6 +122,12 @@ def _summary(result: OptimizeResult) -> str:
         head = (
             '<p class="bad"><b>No candidate meets the budgets.</b> Closest: '
             f"{_esc(', '.join(result.closest) or 'none')}.</p>"
+        )
+    if result.unstable and result.stability:
+        head += (
+            '<p class="bad"><b>Unstable machine:</b> '
+            + _esc("; ".join(result.stability.get("reasons", [])))
+            + ". Latencies marked ⚠ may be off; re-run on a quieter machine.</p>"
         )
     items = [result.data_note, *result.notes]
     if result.skipped:

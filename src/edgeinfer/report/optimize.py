@@ -6,6 +6,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgeinfer.report.html import candidate_order, quality_cells
+from edgeinfer.report.speedup import winner_speedup
 from edgeinfer.search.results import OptimizeResult
 
 
@@ -16,7 +17,7 @@ def optimize_table(result: OptimizeResult, *, max_reason: int = 70) -> Table:
     table = Table(title=escape(title), caption=escape(_caption(result)))
     cols = ["candidate", "status", "p50 ms", "p99 ms", "vs start"]
     cols += ["top-1 %", "drop"] if labels else []
-    cols += ["agree conf/all", "top5", "KL", "MB", "decision"]
+    cols += ["agree conf/all", "top5", "KL", "MB", "RSS+ MiB", "decision"]
     for c in cols:
         table.add_column(
             c,
@@ -31,7 +32,7 @@ def optimize_table(result: OptimizeResult, *, max_reason: int = 70) -> Table:
         row = [
             escape(r.name) + mark,
             r.status,
-            f"{lat.p50:.3f}" if lat else "",
+            (f"{lat.p50:.3f}" + ("!" if r.unstable else "")) if lat else "",
             f"{lat.p99:.3f}" if lat else "",
             f"{1 / r.ratio_vs_baseline:.2f}x" if r.ratio_vs_baseline else "",
         ]
@@ -44,6 +45,7 @@ def optimize_table(result: OptimizeResult, *, max_reason: int = 70) -> Table:
             top5,
             kl[:7],
             f"{r.size_bytes / 1e6:.2f}" if r.size_bytes else "",
+            f"{r.memory_mb:.0f}" if r.memory_mb is not None else "",
             escape(reason),
         ]
         style = "bold green" if r.name == result.winner else "dim" if r.status != "measured" else ""
@@ -54,17 +56,23 @@ def optimize_table(result: OptimizeResult, *, max_reason: int = 70) -> Table:
 def _caption(result: OptimizeResult) -> str:
     lines = []
     if result.winner:
-        sp = result.speedup_vs_baseline
+        sp = winner_speedup(result)
         lines.append(
             f"winner {result.winner}"
-            + (f": {sp:.2f}x faster than the starting point {result.baseline}" if sp else "")
+            + (f": {sp} than the starting point {result.baseline}" if sp else "")
             + (f"; runner-up {result.runner_up}" if result.runner_up else "")
         )
     else:
         lines.append(
             f"NO candidate meets the budgets; closest: {', '.join(result.closest) or 'none'}"
         )
-    lines.append("* = quick subset; vs start = interleaved p50 speed-up vs the starting point")
+    lines.append(
+        "* = quick subset; vs start = interleaved p50 speed-up vs the starting point; "
+        "! = measured on an unstable machine; RSS+ = peak resident memory loading and running "
+        "it added"
+    )
+    if result.unstable and result.stability:
+        lines.append("UNSTABLE machine: " + "; ".join(result.stability.get("reasons", [])[:3]))
     for m in result.mixed:
         cost = f", {m.latency_cost:.2f}x the all-INT8 latency" if m.latency_cost else ""
         verdict = "meets the budget" if m.meets_budget else f"misses the budget ({m.note})"

@@ -5,8 +5,12 @@ measured in, and a warning when the machine disturbed those rounds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["speedup_spread", "speedup_text"]
+if TYPE_CHECKING:
+    from edgeinfer.search.results import OptimizeResult
+
+__all__ = ["speedup_spread", "speedup_text", "winner_speedup"]
 
 
 def speedup_spread(ratios: Sequence[float]) -> tuple[float, float] | None:
@@ -31,3 +35,12 @@ def speedup_text(speedup: float, ratios: Sequence[float], *, unstable: bool = Fa
     if unstable:
         detail += ", on an unstable machine"
     return f"{speedup:.2f}x faster ({detail})"
+
+
+def winner_speedup(result: OptimizeResult) -> str | None:
+    """The winner's speed-up over the starting point with its spread (None: none measured)."""
+    if not result.winner or not result.speedup_vs_baseline:
+        return None
+    win = result.candidate(result.winner)
+    unstable = result.unstable or win.unstable
+    return speedup_text(result.speedup_vs_baseline, win.round_ratios, unstable=unstable)

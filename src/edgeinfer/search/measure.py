@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -115,6 +115,8 @@ class Timing:
     samples_ns: np.ndarray
     ratio_vs_baseline: float | None
     throughput: float
+    round_p50s: list[float] = field(default_factory=list)
+    round_ratios: list[float] = field(default_factory=list)
 
     def cdf_samples_ms(self) -> list[float]:
         """The sorted latencies in ms, thinned to at most ``MAX_CDF_SAMPLES`` evenly spaced ones."""
@@ -156,11 +158,27 @@ def interleaved_latency(
             p50s[n].append(res.stats.p50)
         if on_round:
             on_round(r)
+    return _timings({n: np.concatenate(samples[n]) for n in names}, p50s, baseline)
+
+
+def _timings(
+    samples: Mapping[str, np.ndarray], p50s: Mapping[str, list[float]], baseline: str | None
+) -> dict[str, Timing]:
     out = {}
-    for n in names:
-        lat = np.concatenate(samples[n])
-        ratio = None
-        if baseline is not None and p50s.get(baseline):
-            ratio = float(np.median(np.array(p50s[n]) / np.array(p50s[baseline])))
-        out[n] = Timing(latency_stats(lat), lat, ratio, lat.size / (lat.sum() / 1e9))
+    base = list(p50s.get(baseline, [])) if baseline is not None else []
+    for n, lat in samples.items():
+        ratios = [a / b for a, b in zip(p50s[n], base, strict=True) if b > 0] if base else []
+        ratio = float(np.median(ratios)) if ratios else None
+        out[n] = Timing(
+            latency_stats(lat), lat, ratio, lat.size / (lat.sum() / 1e9), list(p50s[n]), ratios
+        )
     return out
+
+
+def combine_timings(
+    first: Mapping[str, Timing], more: Mapping[str, Timing], baseline: str | None
+) -> dict[str, Timing]:
+    """The timings of two sets of interleaved rounds of the same runners, as one set."""
+    samples = {n: np.concatenate([first[n].samples_ns, more[n].samples_ns]) for n in first}
+    p50s = {n: first[n].round_p50s + more[n].round_p50s for n in first}
+    return _timings(samples, p50s, baseline)

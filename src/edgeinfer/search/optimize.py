@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeinfer.backends import find_backends, get_backend
+from edgeinfer.bench.stability import StabilityLimits
 from edgeinfer.builder import ResolvedModel as Source
 from edgeinfer.builder import build, resolve_model
 from edgeinfer.calibration import CalibrationConfig, pin_data
@@ -224,7 +225,26 @@ def _finish(
     )  # fmt: skip
     ratio = result.candidate(sel.winner).ratio_vs_baseline if sel.winner else None
     result.speedup_vs_baseline = round(1 / ratio, 3) if ratio else None
+    if search.stability is not None:
+        result.stability = search.stability
+        result.unstable = not search.stability["stable"]
+    if (tail := _tail_note(result, cfg)) is not None:
+        result.notes.append(tail)
     return result
+
+
+def _tail_note(result: OptimizeResult, cfg: OptimizeConfig) -> str | None:
+    """Offer the p99 objective when the winner's p99 is far above its p50."""
+    if cfg.budget.objective != "p50" or result.winner is None:
+        return None
+    lat = result.candidate(result.winner).latency
+    if lat is None or not lat.p50 or lat.p99 / lat.p50 <= StabilityLimits().tail:
+        return None
+    return (
+        f"the winner's p99 is {lat.p99 / lat.p50:.1f}x its p50 ({lat.p99:.3f} vs "
+        f"{lat.p50:.3f} ms): for a real-time deadline choose with --objective p99 "
+        "(and --latency-budget-ms)"
+    )
 
 
 def check_budget(result: OptimizeResult) -> None:
@@ -246,4 +266,3 @@ def check_budget(result: OptimizeResult) -> None:
 def _latency_text(result: OptimizeResult) -> str:
     ms = result.config.get("budget", {}).get("latency_budget_ms")
     return f", latency <= {ms:g} ms" if ms else ""
-

@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.markup import escape
 
+from edgeinfer.bench.memory import MemoryProbe
+from edgeinfer.bench.stability import assess
+from edgeinfer.bench.usage import UsageSampler
 from edgeinfer.builder import build, load_runner
 from edgeinfer.errors import EdgeInferError, first_line
 from edgeinfer.search.candidates import (
@@ -35,12 +38,14 @@ from edgeinfer.search.results import CandidateResult, MixedReport, Quality
 from edgeinfer.search.select import accuracy_violations, objective_value
 
 if TYPE_CHECKING:
+    from edgeinfer.bench.usage import MachineUsage
     from edgeinfer.engine import Engine
     from edgeinfer.model import Model
     from edgeinfer.progress import Progress
     from edgeinfer.search.config import OptimizeConfig
 
 DOMINANCE_MARGIN = 1.10  # pruned when another candidate is >= 10% faster and as accurate
+NOISY_DOMINANCE_MARGIN = 1.5  # the same when the quick probes ran on an unstable machine
 SMALL_MODEL_MS = 1.0  # below this p50, one thread may beat several
 CLOSE_CALLS = 2  # finalists that miss the budget narrowly on the subset but are faster
 
@@ -76,6 +81,8 @@ class Search:
         self.ref_full: np.ndarray | None = None
         self.ref_quick: np.ndarray | None = None
         self.baseline_name: str | None = None
+        self.dominance = DOMINANCE_MARGIN
+        self.stability: dict[str, Any] | None = None  # the finalists' rounds (finalists.py)
 
     # -- helpers ------------------------------------------------------------------------
     def late(self) -> bool:
@@ -139,13 +146,14 @@ class Search:
         res.engine_path = str(eng.path)
         res.notes.extend(n for n in eng.manifest.notes if "precision" in n or "int8" in n)
         try:
-            with load_runner(eng) as r:
+            with MemoryProbe(trim=True) as mem, load_runner(eng) as r:
                 out = collect_outputs(r, self.quick)
                 stats, _ = probe_latency(r, self.feed)
         except Exception as exc:
             res.status, res.error = "error", f"run failed: {first_line(exc)}"
             self.log(f"[red]✗[/] {escape(cand.name)}: {escape(res.error)}")
             return res
+        res.memory_mb = round(mem.usage.growth_mb, 1) if mem.usage else None
         res.quality = self.quality_of(out, subset=True)
         res.latency, res.latency_source, res.status = stats, "probe", "probed"
         res.throughput = 1000.0 / stats.mean if stats.mean else None
@@ -160,7 +168,10 @@ class Search:
         Raises:
             KeyboardInterrupt: after marking the unfinished candidates as skipped.
         """
-        with self.progress.task("build + quick probe", len(cands)) as task:
+        with (
+            UsageSampler() as sampler,
+            self.progress.task("build + quick probe", len(cands)) as task,
+        ):
             for i, cand in enumerate(cands):
                 if self.late():
                     self._skip(cand, "time budget reached before it was built")
@@ -173,6 +184,20 @@ class Search:
                             self._skip(rest, "interrupted (Ctrl-C) before it finished")
                     raise
                 task.advance()
+        self._judge_probes(sampler.usage)
+
+    def _judge_probes(self, usage: MachineUsage | None) -> None:
+        """On an unstable machine, prune by latency only on a clear margin (not on noise)."""
+        verdict = assess(usage)
+        if verdict.stable:
+            return
+        self.dominance = NOISY_DOMINANCE_MARGIN
+        self.notes.append(
+            "unstable machine during the quick probes ("
+            + "; ".join(verdict.reasons)
+            + f"): candidates were pruned as dominated only when {NOISY_DOMINANCE_MARGIN:g}x "
+            f"slower (not {DOMINANCE_MARGIN:g}x)"
+        )
 
     def _skip(self, cand: Candidate, why: str) -> None:
         res = CandidateResult(cand.name, cand.config, role=cand.role, status="skipped")
@@ -239,7 +264,7 @@ class Search:
 
     def _dominates(self, s: CandidateResult, r: CandidateResult) -> bool:
         assert s.quality is not None and r.quality is not None
-        faster = self._objective(s) * DOMINANCE_MARGIN < self._objective(r)
+        faster = self._objective(s) * self.dominance < self._objective(r)
         return faster and s.quality.score() >= r.quality.score()
 
     # -- phase 3: threads where they matter ----------------------------------------------------

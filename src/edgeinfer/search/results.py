@@ -96,6 +96,12 @@ class CandidateResult:
         notes: the build's notes.
         samples_ms: per-iteration latencies (ms).
         excluded: layers kept in FP32 (mixed precision).
+        memory_mb: peak resident memory added by loading and running the engine in the
+            search process (MiB; freed memory is returned to the system before, so earlier
+            candidates do not hide it).
+        round_ratios: its per-round p50 / the baseline's (interleaved rounds).
+        unstable: the machine disturbed its latency measurement (``stability`` says how).
+        stability: the verdict on its latency measurement and its evidence.
     """
 
     name: str
@@ -117,6 +123,10 @@ class CandidateResult:
     notes: list[str] = field(default_factory=list)
     samples_ms: list[float] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
+    memory_mb: float | None = None
+    round_ratios: list[float] = field(default_factory=list)
+    unstable: bool = False
+    stability: dict[str, Any] | None = None
 
     @property
     def usable(self) -> bool:
@@ -129,7 +139,7 @@ class CandidateResult:
         data["config"] = self.config.to_dict() if self.config else None
         data["latency"] = self.latency.to_dict() if self.latency else None
         data["quality"] = self.quality.to_dict() if self.quality else None
-        for key in ("reasons", "notes", "samples_ms", "excluded"):
+        for key in ("reasons", "notes", "samples_ms", "excluded", "round_ratios"):
             data[key] = list(data[key])
         return data
 
@@ -220,6 +230,9 @@ class OptimizeResult:
         command: the command line.
         out_dir: where the reports were written.
         engine_dir: where the winning engine was written.
+        unstable: the machine disturbed the finalists' latency rounds (even after extra
+            rounds); ``stability`` holds the evidence.
+        stability: the run's measurement verdict: reasons, rounds run, whether extended.
         version: format version of the report.
     """
 
@@ -247,6 +260,8 @@ class OptimizeResult:
     command: str | None = None
     out_dir: str | None = None
     engine_dir: str | None = None
+    unstable: bool = False
+    stability: dict[str, Any] | None = None
     version: int = RESULT_VERSION
     # The searched model, to build the winner from (in memory only; not serialized).
     source_model: Any = field(default=None, repr=False, compare=False, metadata=serde.SKIP)

@@ -38,6 +38,8 @@ class Budget:
             ties go to the more accurate, then the smaller engine.
         min_cosine: for outputs that are not class scores (dense maps), the mean cosine
             similarity to the FP32 reference required instead of agreement.
+        max_memory_mb: the peak resident memory that loading and running the engine may
+            add (MiB; :attr:`CandidateResult.memory_mb`).
         version: format version of this budget.
     """
 
@@ -51,6 +53,7 @@ class Budget:
     objective: str = "p50"
     tie_tolerance: float = 0.01
     min_cosine: float = 0.999
+    max_memory_mb: float | None = None
     version: int = BUDGET_VERSION
 
     def __post_init__(self) -> None:
@@ -75,6 +78,10 @@ class Budget:
         if self.objective not in OBJECTIVES:
             raise ConfigError(
                 f"unknown objective '{self.objective}'; choose one of {', '.join(OBJECTIVES)}"
+            )
+        if self.max_memory_mb is not None and not 0 < self.max_memory_mb <= 16_777_216:
+            raise ConfigError(
+                f"--max-memory-mb must be > 0 MiB (and at most 16 TiB), got {self.max_memory_mb}"
             )
         if not 0 <= self.tie_tolerance < 0.5:
             raise ConfigError(f"tie_tolerance must be in [0, 0.5), got {self.tie_tolerance}")
@@ -154,6 +161,13 @@ def violations(result: CandidateResult, budget: Budget) -> list[str]:
         kind = "p99" if budget.objective == "p99" else "p50"
         if value > budget.latency_budget_ms:
             out.append(f"{kind} {value:.3f} ms > budget {budget.latency_budget_ms:g} ms")
+    if budget.max_memory_mb is not None and result.kind == "engine":
+        if result.memory_mb is None:
+            out.append("no memory measurement")
+        elif result.memory_mb > budget.max_memory_mb:
+            out.append(
+                f"peak memory {result.memory_mb:.1f} MiB > budget {budget.max_memory_mb:g} MiB"
+            )
     return out
 
 
@@ -174,6 +188,8 @@ def _shortfall(result: CandidateResult, budget: Budget) -> float:
     if budget.latency_budget_ms is not None:
         value = result.latency.p99 if budget.objective == "p99" else result.latency.p50
         gap += max(0.0, value - budget.latency_budget_ms) / budget.latency_budget_ms
+    if budget.max_memory_mb is not None and result.memory_mb is not None:
+        gap += max(0.0, result.memory_mb - budget.max_memory_mb) / budget.max_memory_mb
     return gap
 
 

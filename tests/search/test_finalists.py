@@ -1,0 +1,62 @@
+"""The finalists' latency rounds: combined over extensions, judged, marked and warned about."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edgeinfer.search.finalists import _record, _verdicts
+from edgeinfer.search.measure import _timings, combine_timings
+from edgeinfer.search.results import CandidateResult
+
+
+def _ns(*ms: float) -> np.ndarray:
+    return (np.asarray(ms) * 1e6).astype(np.int64)
+
+
+def test_round_ratios_and_combined_rounds() -> None:
+    first = _timings(
+        {"base": _ns(10, 10), "fast": _ns(5, 4)}, {"base": [10.0, 10.0], "fast": [5.0, 4.0]}, "base"
+    )
+    assert first["fast"].round_ratios == pytest.approx([0.5, 0.4])
+    assert first["fast"].ratio_vs_baseline == pytest.approx(0.45)
+    more = _timings({"base": _ns(20), "fast": _ns(5)}, {"base": [20.0], "fast": [5.0]}, "base")
+    both = combine_timings(first, more, "base")
+    assert both["fast"].round_p50s == [5.0, 4.0, 5.0]
+    assert both["fast"].round_ratios == pytest.approx([0.5, 0.4, 0.25])
+    assert both["fast"].ratio_vs_baseline == pytest.approx(0.4)
+    assert both["fast"].stats.n == 3
+
+
+def _search(names: list[str]) -> Any:
+    results = {n: CandidateResult(n, None) for n in names}
+    logged: list[str] = []
+    return SimpleNamespace(results=results, notes=[], log=logged.append, stability=None)
+
+
+def test_a_spread_round_marks_the_candidate_and_warns_with_the_evidence() -> None:
+    p50s = {"base": [10.0, 10.2, 9.9], "noisy": [5.0, 9.0, 5.1]}
+    timings = _timings({n: _ns(*v) for n, v in p50s.items()}, p50s, "base")
+    search = _search(list(p50s))
+    _record(search, timings, _verdicts(timings, None), extended=True)
+    assert not search.results["base"].unstable and search.results["noisy"].unstable
+    assert search.stability["stable"] is False and search.stability["extended"] is True
+    assert search.stability["reasons"] == [
+        "noisy: its rounds' p50s spread by 78% (5–9 ms over 3 rounds)"
+    ]
+    assert search.notes[0].startswith(
+        "unstable machine during the finalists' latency rounds (even after extending to 3 "
+        "rounds): noisy: its rounds' p50s spread by 78%"
+    )
+
+
+def test_steady_rounds_are_not_flagged() -> None:
+    p50s = {"base": [10.0, 10.1, 10.0], "fast": [5.0, 5.1, 5.0]}
+    timings = _timings({n: _ns(*v) for n, v in p50s.items()}, p50s, "base")
+    search = _search(list(p50s))
+    _record(search, timings, _verdicts(timings, None), extended=False)
+    assert search.stability["stable"] and not search.notes
+    assert not any(r.unstable for r in search.results.values())
