@@ -88,6 +88,8 @@ def test_exit_code_3_when_nothing_meets_the_budget(
             "edgeinfer: error: --min-agreement is a fraction in (0, 1], got 99.5; e.g. 0.995 for 99.5%",
         ),
         (["--time-budget", "0"], "edgeinfer: error: --time-budget must be > 0 minutes, got 0.0"),
+        (["--max-memory-mb", "-5"], "edgeinfer: error: --max-memory-mb must be > 0, got -5"),
+        (["--max-memory-mb", "nan"], "edgeinfer: error: --max-memory-mb must be a finite number, got nan"),
         (
             ["--precisions", "int4"],
             "edgeinfer: error: unknown precision 'int4'; choose from fp32, fp16, bf16, int8",
