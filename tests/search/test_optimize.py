@@ -113,12 +113,13 @@ def test_config_round_trip() -> None:
 def test_ctrl_c_keeps_finished_candidates_and_writes_partial_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from edgeinfer.search import optimize as search_optimize
     from edgeinfer.search.phases import Search
 
-    def interrupted(self: Search) -> None:
+    def interrupted(search: Search) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Search, "try_mixed", interrupted)  # as if Ctrl-C came mid-search
+    monkeypatch.setattr(search_optimize, "try_mixed", interrupted)  # as if Ctrl-C came mid-search
     model, data = write_classifier(tmp_path)
     out = tmp_path / "out"
     cfg = OptimizeConfig(

@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "compare",
     "optimize",
     "info",
+    "meta",
     "calib",
     "ros",
     "zoo",

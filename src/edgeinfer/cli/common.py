@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 from pathlib import Path
 from typing import Any
 
 from edgeinfer.errors import ConfigError
-from edgeinfer.fileio import atomic_write_json
+from edgeinfer.fileio import atomic_write_text
+from edgeinfer.serde import dumps_json
 
 
 def add_build_options(p: argparse.ArgumentParser) -> None:
@@ -33,6 +33,52 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="graph pass to run before precision lowering, e.g. simplify (repeatable)",
     )
+
+
+PREPROCESS_HELP = (
+    "how images become the input tensor: imagenet[:SIZE], a JSON file, inline JSON or "
+    "KEY=VALUE,... (e.g. size=224x224,resize=shorter,mean=0.5/0.5/0.5,std=0.5/0.5/0.5); "
+    "default: the spec stored in the model (edgeinfer meta stores one)"
+)
+
+
+def add_preprocess_option(p: Any, *, help: str = PREPROCESS_HELP) -> None:
+    """The one ``--preprocess SPEC`` flag of every verb that feeds images (same syntax
+    everywhere: :func:`edgeinfer.data.specs.parse_preprocess`).
+    """
+    p.add_argument("--preprocess", default=None, metavar="SPEC", help=help)
+
+
+def preprocess_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~edgeinfer.preprocess.PreprocessSpec` of ``--preprocess`` (None when not
+    given).
+
+    Raises:
+        ConfigError: the text is not a valid spec.
+    """
+    from edgeinfer.data.specs import parse_preprocess
+
+    text = getattr(args, "preprocess", None)
+    return parse_preprocess(text) if text else None
+
+
+def with_preprocess(model: Any, spec: Any) -> Any:
+    """``model`` with ``spec`` stored in its metadata (None: ``model`` unchanged), after
+    checking that the spec fits the model's input.
+
+    Raises:
+        ConfigError: the spec does not fit (the message says how).
+    """
+    if spec is None:
+        return model
+    from edgeinfer.data.specs import spec_problems
+
+    problems = spec_problems(spec, model)
+    if problems:
+        raise ConfigError(
+            f"--preprocess {'; '.join(problems)}; fix the spec's size, color or layout"
+        )
+    return model.with_meta(preprocess=spec.to_dict())
 
 
 def parse_options(items: list[str]) -> dict[str, str | int | float | bool]:
@@ -115,8 +161,8 @@ def open_engine(target: str, args: argparse.Namespace) -> Any:
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON to ``path`` atomically."""
-    atomic_write_json(path, data)
+    """Write ``data`` as strict JSON to ``path`` atomically (NaN as null, inf as "inf")."""
+    atomic_write_text(path, dumps_json(data) + "\n")
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -125,5 +171,5 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def dumps(data: Any) -> str:
-    """``data`` as indented JSON text."""
-    return json.dumps(data, indent=2)
+    """``data`` as indented, strict JSON text (NaN as null, inf as "inf")."""
+    return dumps_json(data)
