@@ -13,6 +13,7 @@ from edgeinfer.errors import EdgeInferError, first_line
 from edgeinfer.search.measure import interleaved_latency, probe_latency
 from edgeinfer.search.results import MixedReport
 from edgeinfer.search.select import accuracy_violations
+from edgeinfer.search.timing import OutOfTime, time_limit
 
 if TYPE_CHECKING:
     from edgeinfer.search.phases import Search
@@ -50,7 +51,10 @@ def _judge(search: Search, name: str) -> None:
     res = search.results[name]
     if res.role == "reference":  # its held-out outputs are the reference itself
         assert search.ref_full is not None
-        res.tune_quality, res.quality = res.quality, search.quality_of(search.ref_full, subset=False)
+        res.tune_quality, res.quality = (
+            res.quality,
+            search.quality_of(search.ref_full, subset=False),
+        )
         return
     if search.clock.left() < search.clock.final_phase_s(1):
         res.status = "skipped"
@@ -58,8 +62,16 @@ def _judge(search: Search, name: str) -> None:
         search.skipped.append(name)
         return
     try:
-        with load_runner(search.engines[name]) as r:
+        with (
+            time_limit(search.clock.left() - search.clock.final_phase_s(0)),
+            load_runner(search.engines[name]) as r,
+        ):
             q = search.measure_quality(r, subset=False)
+    except OutOfTime:
+        res.status = "skipped"
+        res.reasons.append("not judged on the held-out split: time budget reached")
+        search.skipped.append(name)
+        return
     except (EdgeInferError, RuntimeError, ValueError) as exc:
         res.status, res.error = "error", f"run failed: {first_line(exc)}"
         return

@@ -24,7 +24,6 @@ from edgeinfer.backends import find_backends, get_backend
 from edgeinfer.builder import ResolvedModel as Source
 from edgeinfer.builder import build, resolve_model
 from edgeinfer.calibration import CalibrationConfig, pin_data
-from edgeinfer.calibration.data import open_calibration_dataset
 from edgeinfer.config import BuildConfig
 from edgeinfer.data.specs import spec_problems
 from edgeinfer.errors import BudgetError, ConfigError, EdgeInferError
@@ -34,8 +33,8 @@ from edgeinfer.passes.opset import per_channel_possible
 from edgeinfer.progress import Progress
 from edgeinfer.search.candidates import Candidate, enumerate_candidates, reference_candidate
 from edgeinfer.search.config import DEFAULT_FIDELITY_DATA, OptimizeConfig
+from edgeinfer.search.datasets import plan_data
 from edgeinfer.search.finalists import measure_finalists
-from edgeinfer.search.measure import EvalData, load_data, sample_hashes
 from edgeinfer.search.phases import Search
 from edgeinfer.search.resolution import data_warnings, describe_outputs, verdict_warnings
 from edgeinfer.search.results import CandidateResult, OptimizeResult
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
     from edgeinfer.engine import Engine
     from edgeinfer.model import Model
 
-FIDELITY_LIMIT = 1000  # inputs drawn from a calibration-style set when there is no eval data
 BASELINE_NAME = "pytorch-eager/fp32"
 
 
@@ -54,50 +52,6 @@ def _check_backends(cfg: OptimizeConfig) -> None:
     """Fail before any work on a backend that is unknown or not installed."""
     for name in cfg.backends or ():
         get_backend(name)
-
-
-def _calibration_hashes(cfg: OptimizeConfig, model: Model) -> set[str]:
-    """Content hashes of the calibration samples, when INT8 candidates will calibrate: the
-    data that judges the search must not contain them.
-    """
-    if cfg.precisions is not None and "int8" not in cfg.precisions:
-        return set()
-    spec = cfg.calib or DEFAULT_FIDELITY_DATA
-    try:
-        cal = CalibrationConfig(data=spec, samples=cfg.calib_samples, seed=cfg.seed)
-        return sample_hashes(open_calibration_dataset(cal))
-    except EdgeInferError:
-        return set()  # the INT8 builds record why the data cannot be used
-
-
-def _data(cfg: OptimizeConfig, ref: Engine, model: Model) -> tuple[EvalData, str, str, list[str]]:
-    """The measurement data, the mode (labels/fidelity), a sentence saying which, and notes.
-
-    Calibration samples are left out (by content), so neither the tuning split nor the
-    held-out split holds data the INT8 candidates were calibrated on.
-    """
-    budget = cfg.budget
-    exclude = _calibration_hashes(cfg, model)
-    spec = cfg.eval or cfg.calib or DEFAULT_FIDELITY_DATA
-    limit = cfg.eval_limit if cfg.eval else cfg.eval_limit or FIDELITY_LIMIT
-    # seed + 1: generated data (photo crops) differs from the calibration draw (seed).
-    data, dropped = load_data(spec, ref, limit=limit, seed=cfg.seed + 1, exclude=exclude)
-    notes = []
-    if dropped:
-        notes.append(
-            f"left out {dropped} eval input(s) that are also calibration samples: candidates "
-            "are judged on data they were not calibrated on"
-        )
-    if cfg.eval:
-        if data.labels is not None and budget.min_agreement is None:
-            return data, "labels", f"top-1 accuracy on {data.source}", notes
-        why = "--min-agreement given" if data.labels is not None else "it has no labels"
-        return data, "fidelity", f"fidelity to the FP32 reference on {data.source}; {why}", notes
-    note = (
-        f"NO EVAL DATA: fidelity to the FP32 reference on calibration-style data "
-        f"({data.source}); pass --eval DATASET to measure task accuracy"
-    )
-    return data, "fidelity", note, notes
 
 
 def _baseline(search: Search, source: Source, cfg: OptimizeConfig) -> str | None:
@@ -130,12 +84,12 @@ def _baseline(search: Search, source: Source, cfg: OptimizeConfig) -> str | None
     return BASELINE_NAME
 
 
-def _calib_fingerprint(source: Source, data: str, cfg: OptimizeConfig) -> str | None:
+def _calib_fingerprint(source: Source, data: str, cfg: OptimizeConfig, samples: int) -> str | None:
     """Content hash of the calibration data, computed once for every INT8 candidate (None
     when the data cannot be loaded: the INT8 builds then record the error themselves).
     """
     try:
-        cal = CalibrationConfig(data=data, samples=cfg.calib_samples, seed=cfg.seed)
+        cal = CalibrationConfig(data=data, samples=samples, seed=cfg.seed)
         return pin_data(source.model, cal, quiet=cfg.quiet).data_fingerprint
     except EdgeInferError:
         return None
@@ -172,9 +126,9 @@ def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine
         cfg.calibrators,
         threads=cfg.threads,
         calib_data=calib_data,
-        calib_samples=cfg.calib_samples,
+        calib_samples=search.calib_samples,
         seed=cfg.seed,
-        calib_fingerprint=_calib_fingerprint(source, calib_data, cfg),
+        calib_fingerprint=_calib_fingerprint(source, calib_data, cfg, search.calib_samples),
         per_channel=per_channel,
     )
     for what, why in left_out:
@@ -221,7 +175,8 @@ def run_search(
     source = _with_spec(resolve_model(model, quiet=cfg.quiet), cfg)
     ref = build(source.model, reference_candidate(cfg.threads).config, quiet=True)
     _check_outputs(cfg, ref)
-    data, mode, note, data_notes = _data(cfg, ref, source.model)
+    plan = plan_data(cfg, ref)
+    data, mode, note = plan.data, plan.mode, plan.note
     tune, holdout = data.split(min(cfg.quick_n, data.n // 2))
     note += f"; tuned on {tune.n}, judged on {holdout.n} held-out inputs"
     interrupted = False
@@ -231,7 +186,8 @@ def run_search(
             source.model, cfg, tune, holdout, mode, progress, log,
             start=t0, task=declared_task(ref.metadata),
         )  # fmt: skip
-        search.notes.extend(data_notes)
+        search.notes.extend(plan.notes)
+        search.calib_samples = plan.calib_samples
         if tune is holdout:
             search.warnings.append(
                 f"only {data.n} input: nothing could be held out; the verdict is not confirmed "

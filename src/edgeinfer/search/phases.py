@@ -37,7 +37,7 @@ from edgeinfer.search.metrics import (
 )
 from edgeinfer.search.results import CandidateResult, MixedReport, Quality
 from edgeinfer.search.select import accuracy_violations, objective_value
-from edgeinfer.search.timing import TimeKeeper
+from edgeinfer.search.timing import OutOfTime, TimeKeeper, time_limit
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine
@@ -90,6 +90,7 @@ class Search:
         self.ref_quick: dict[str, np.ndarray] | None = None
         self.baseline_name: str | None = None
         self.outputs: list[tuple[str, str]] = []  # judged (name, kind), set with the reference
+        self.calib_samples = cfg.calib_samples  # fewer when the calibration data must be shared
 
     # -- helpers ------------------------------------------------------------------------
     def late(self) -> bool:
@@ -171,10 +172,22 @@ class Search:
     # -- phase 1: build + quick probe -------------------------------------------------------
     def probe(self, cand: Candidate, engine: Engine | None = None) -> CandidateResult:
         """Build ``cand`` (or take ``engine``) and measure it quickly on the tuning subset:
-        a short latency run and its quality; failures are recorded, not raised.
+        a short latency run and its quality; failures are recorded, not raised. A build
+        that runs into the time budget is stopped and the candidate marked skipped.
         """
         t0 = time.monotonic()
-        res = self._probe_once(cand, engine)
+        limit = self.clock.work_s(self.finalist_count()) if engine is None else math.inf
+        try:
+            with time_limit(limit):
+                res = self._probe_once(cand, engine)
+        except OutOfTime:
+            took = time.monotonic() - t0
+            self.results.pop(cand.name, None)
+            self._skip(
+                cand, f"stopped after {took:.0f} s: its build and probe ran into the time budget"
+            )
+            self.log(f"[yellow]…[/] {escape(cand.name)}: stopped, time budget")
+            return self.results[cand.name]
         kind = cand.config.precision if cand.config is not None else "fp32"
         self.clock.record(kind, time.monotonic() - t0)
         return res

@@ -300,7 +300,34 @@ def _split(
         reasons[r.name].extend(miss)
         if not miss:
             ok.append(r)
-    return ok
+    return _without_lookalikes(ok, reasons)
+
+
+def _without_lookalikes(
+    ok: list[CandidateResult], reasons: dict[str, list[str]]
+) -> list[CandidateResult]:
+    """Drop candidates whose requested precision does not execute (ONNX Runtime's CPU runs an
+    FP16 graph in FP32) when the engine that honestly runs that precision on the same
+    backend also meets the budgets: they compute the same thing, so any speed difference
+    between them is noise, and the honest one stands for both.
+    """
+    honest: dict[tuple[str, str | None], CandidateResult] = {
+        (r.config.backend, r.executed_precision): r
+        for r in ok
+        if r.config is not None and r.executed_precision == r.config.precision
+    }
+    kept = []
+    for r in ok:
+        executed = r.executed_precision
+        twin = honest.get((r.config.backend, executed)) if r.config is not None else None
+        if twin is not None and r.config is not None and executed != r.config.precision:
+            reasons[r.name].append(
+                f"executes {executed} like {twin.name}: the same computation, so its speed "
+                f"difference is noise; {twin.name} stands for both"
+            )
+            continue
+        kept.append(r)
+    return kept
 
 
 def _rank(ok: list[CandidateResult], budget: Budget, reasons: dict[str, list[str]]) -> str:

@@ -20,6 +20,7 @@ from edgeinfer.search.candidates import Candidate, mixed_variant, sensitivity_co
 from edgeinfer.search.metrics import describe_quality, sensitivity_score
 from edgeinfer.search.mixed import mixed_precision_search, quantizable_layers
 from edgeinfer.search.results import CandidateResult, MixedReport, Quality
+from edgeinfer.search.timing import OutOfTime, time_limit
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig
@@ -68,15 +69,23 @@ class _Probes:
     def __init__(self, search: Search, config: BuildConfig) -> None:
         self.search, self.config = search, config
         self.seen: dict[tuple[str, ...], Quality] = {}
+        self.out_of_time = False
 
     def __call__(self, exclude: tuple[str, ...]) -> Quality | None:
         if exclude in self.seen:
             return self.seen[exclude]
         search, t0 = self.search, time.monotonic()
         try:
-            eng = build(search.model, self.config.replace(exclude=exclude), quiet=True)
-            with load_runner(eng) as r:
-                q = search.measure_quality(r, subset=True)
+            with time_limit(search.clock.work_s(search.finalist_count() + 1)):
+                eng = build(search.model, self.config.replace(exclude=exclude), quiet=True)
+                with load_runner(eng) as r:
+                    q = search.measure_quality(r, subset=True)
+        except OutOfTime:
+            self.out_of_time = True
+            search.log(
+                f"[yellow]mixed:[/] stopped after {time.monotonic() - t0:.0f} s: time budget"
+            )
+            return None
         except (EdgeInferError, RuntimeError, ValueError) as exc:
             search.log(
                 f"[yellow]mixed:[/] excluding {len(exclude)} layer(s) failed: {escape(str(exc))}"
@@ -119,7 +128,10 @@ def _run_mixed(search: Search, base: CandidateResult) -> None:
             score,
             all_int8,
             max_units=search.cfg.mixed_units,
-            late=lambda: not search.clock.can_afford("mixed", search.finalist_count() + 1),
+            late=lambda: (
+                evaluate.out_of_time
+                or not search.clock.can_afford("mixed", search.finalist_count() + 1)
+            ),
         )
     name = _promote(search, cand, base, out.excluded) if out.meets else None
     search.mixed.append(
