@@ -91,10 +91,11 @@ def heatmap_detector(opset: int = 17) -> onnx.ModelProto:
 
 def text_tensors(n: int, size: int = 64, seed: int = 0, blank: int = 0) -> np.ndarray:
     """Dark noisy ``[n,3,size,size]`` inputs with blurred bright blobs; the first ``blank``
-    hold no blob (a calibration batch without text).
+    hold no blob, only noise (a calibration batch without text).
     """
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 0.05, (n, 3, size, size)).astype(np.float32)
+    x[:blank] = rng.normal(0.0, 0.3, (blank, 3, size, size))
     yy, xx = np.mgrid[0:size, 0:size]
     for i in range(blank, n):
         for _ in range(rng.integers(1, 5)):
