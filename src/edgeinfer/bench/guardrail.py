@@ -163,7 +163,13 @@ def compare_latency(
     :data:`ROUNDS` rounds, more samples per round beyond). Both engines get the same
     random inputs (their input specs must match).
     """
-    feed = random_feed(baseline.inputs, batch=batch, seed=seed, dims=feed_dims(baseline))
+    feed = random_feed(
+        baseline.inputs,
+        batch=batch,
+        seed=seed,
+        dims=feed_dims(baseline),
+        shapes=_shapes(baseline, batch),
+    )
     with (
         load_runner(candidate, threads=threads) as rc,
         load_runner(baseline, threads=threads) as rb,
@@ -201,6 +207,22 @@ def feed_dims(engine: Engine) -> dict[str, int]:
     if len(shape) != len(dims):
         return {}
     return {str(d): shape[i] for i, d in enumerate(dims) if i and not isinstance(d, int)}
+
+
+def _shapes(engine: Engine, batch: int) -> dict[str, tuple[int, ...]]:
+    """The whole input shape from the stored preprocessing size when the input has symbolic
+    non-batch dims (exporters may give H and W the same name, e.g. ``?``).
+    """
+    spec = stored_spec(engine)
+    if spec is None or spec.size is None or len(engine.inputs) != 1:
+        return {}
+    inp = engine.inputs[0]
+    shape = (batch, *spec.tensor_shape())
+    if len(shape) != len(inp.shape) or not any(not isinstance(d, int) for d in inp.shape[1:]):
+        return {}
+    if any(isinstance(d, int) and d != v for d, v in zip(inp.shape[1:], shape[1:], strict=True)):
+        return {}
+    return {inp.name: shape}
 
 
 def _interleaved(

@@ -115,7 +115,7 @@ def resolve_preprocess(
             return inferred, "inferred"
     if dataset is None:
         return None, "none"
-    what = f" and {_describe(target)} stores none" if target is not None else ""
+    what = f" and model '{target.name}' stores none" if target is not None else ""
     raise DataError(
         f"dataset '{dataset.name}' holds images but there is no preprocessing spec{what}; "
         "edgeinfer does not guess one (resize and normalization change every result); "
@@ -133,7 +133,9 @@ def no_spec_fix(target: Engine | Model | None) -> str:
             example = format_preprocess(guess) + ",mean=M1/M2/M3,std=S1/S2/S3"
             if guess.color == "gray":
                 example = format_preprocess(guess) + ",mean=M,std=S"
-    if target is not None and not isinstance(target, Engine) and target.path is not None:
+    if isinstance(target, Engine):
+        name = str(target.manifest.source_model.get("path") or name)
+    elif target is not None and target.path is not None:
         name = str(target.path)
     return (
         f"pass --preprocess {example} (the resize, mean and std the model was trained "
