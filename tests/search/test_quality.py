@@ -128,3 +128,19 @@ def test_reports_are_strict_json_and_read_back() -> None:
     assert '"cosine": null' in text and '"ratio_vs_baseline": "inf"' in text
     back = OptimizeResult.from_dict(json.loads(text))
     assert back.candidates[0].quality is not None and back.candidates[0].quality.cosine is None
+
+
+def test_a_second_2d_output_is_not_taken_for_class_scores() -> None:
+    # MobileNetV2 with (logits, embedding): the 1280-d embedding is [N, C]-shaped but holds
+    # no classes; judging it by agreement failed FP16 at 98.7%, whose embedding was exact.
+    from edgeinfer.evaluate.metrics import output_kinds
+
+    rng = np.random.default_rng(0)
+    ref = {"logits": rng.standard_normal((50, 10)) * 4, "embedding": rng.random((50, 64))}
+    cand = {k: v * 1.0001 for k, v in ref.items()}
+    q = quality_of(ref, cand)
+    assert [o.kind for o in q.outputs] == ["classification", "generic"]
+    assert accuracy_violations(q, Budget()) == []
+    shapes = {"a": (1, 10), "b": (1, 64)}
+    assert output_kinds(shapes, "classification") == {"a": "classification", "b": "classification"}
+    assert output_kinds(shapes, "generic") == {"a": "generic", "b": "generic"}

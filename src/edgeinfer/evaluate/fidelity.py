@@ -26,7 +26,7 @@ import numpy as np
 from edgeinfer.errors import ConfigError, DataError
 from edgeinfer.evaluate.fidelity_stats import REL_FLOOR, _OutputStats
 from edgeinfer.evaluate.fidelity_types import FidelityResult, OutputFidelity, Tolerances
-from edgeinfer.evaluate.metrics import Z95, inputs_needed, output_kind
+from edgeinfer.evaluate.metrics import Z95, inputs_needed, output_kinds
 
 __all__ = [
     "REL_FLOOR",
@@ -63,6 +63,7 @@ class FidelityAccumulator:
         self.notes: list[str] = []
         self._stats: dict[str, _OutputStats] = {}
         self._pairing: dict[str, str] | None = None
+        self._kinds: dict[str, str] | None = None
 
     def update(
         self, candidate: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
@@ -75,6 +76,9 @@ class FidelityAccumulator:
             DataError: the outputs do not pair up or their shapes differ.
         """
         pairing = self._pair(candidate, reference)
+        if self._kinds is None:
+            shapes = {k: np.shape(reference[k]) for k in pairing}
+            self._kinds = output_kinds(shapes, self.task)
         n_batch: int | None = None
         for ref_name, cand_name in pairing.items():
             c = np.asarray(candidate[cand_name])
@@ -91,7 +95,7 @@ class FidelityAccumulator:
                 c, r = c[None], r[None]
             stats = self._stats.get(ref_name)
             if stats is None:
-                stats = _OutputStats(ref_name, output_kind(r.shape, self.task), self.tolerances)
+                stats = _OutputStats(ref_name, self._kinds[ref_name], self.tolerances)
                 self._stats[ref_name] = stats
             stats.update(c, r, self.n)
         self.n += n_batch or 0

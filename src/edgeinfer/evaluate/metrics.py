@@ -33,6 +33,7 @@ __all__ = [
     "looks_like_probabilities",
     "mean_interval",
     "output_kind",
+    "output_kinds",
     "paired_drop_interval",
     "probabilities",
     "top_k",
@@ -63,6 +64,25 @@ def output_kind(shape: Shape, task: str | None = None) -> str:
     if len(shape) == 4 or (task == "dense" and len(shape) >= 3):
         return "dense"
     return "generic"
+
+
+def output_kinds(shapes: Mapping[str, Shape], task: str | None = None) -> dict[str, str]:
+    """What each output of one model holds (:func:`output_kind`), deciding class scores
+    among several ``[N, C]`` outputs: shape alone cannot tell class scores from an
+    embedding or per-box scores, so only the first such output counts as class scores
+    unless the model declares the task ``classification`` (then all of them do); a model
+    declared ``generic`` has none. The others are ``generic`` (judged by cosine).
+    """
+    kinds: dict[str, str] = {}
+    seen_classes = False
+    for name, shape in shapes.items():
+        kind = output_kind(shape, task)
+        if kind == "classification":
+            if task == "generic" or (seen_classes and task != "classification"):
+                kind = "generic"
+            seen_classes = True
+        kinds[name] = kind
+    return kinds
 
 
 def _more_than_one(dim: int | str | None) -> bool:

@@ -68,7 +68,7 @@ class QualityAccumulator:
         self.mode = mode or ("labels" if labels is not None else "fidelity")
         self.labels = None if labels is None else np.asarray(labels).reshape(-1)
         self.confidence, self.subset, self.split = confidence, subset, split
-        self.kinds = {k: metrics.output_kind(v.shape, task) for k, v in self.reference.items()}
+        self.kinds = metrics.output_kinds({k: v.shape for k, v in self.reference.items()}, task)
         self.judged = set(self.reference if judged is None else judged)
         classes = [k for k, kind in self.kinds.items() if kind == "classification"]
         self.label_output = classes[0] if self.labels is not None and classes else None
