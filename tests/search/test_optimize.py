@@ -239,7 +239,7 @@ def test_two_output_fixed_batch_opset11_detector_on_images_needs_no_workaround(
     assert [o.name for o in int8.quality.outputs] == ["scores", "boxes"]
     assert any(r.startswith("output 'boxes': cosine") for r in int8.reasons)  # judged too
     assert any("opset 11 upgraded to 13" in n for n in int8.notes)
-    assert res.winner == "onnxruntime/fp32"
+    assert res.winner is not None and res.winner.startswith("onnxruntime/fp32")  # or its t1
     winner = res.candidate(res.winner)
     assert winner.quality is not None and winner.quality.split == "holdout"
     assert res.warnings and "cannot be resolved by" in res.warnings[0]
