@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import re
 import typing
 from collections.abc import Mapping
@@ -36,16 +35,7 @@ import msgspec
 
 from edgeinfer.errors import ConfigError
 
-__all__ = [
-    "AS_MAPPING",
-    "SKIP",
-    "check_version",
-    "dumps_json",
-    "from_dict",
-    "json_safe",
-    "json_schema",
-    "to_dict",
-]
+__all__ = ["AS_MAPPING", "SKIP", "check_version", "from_dict", "json_schema", "to_dict"]
 
 T = TypeVar("T")
 
@@ -111,43 +101,6 @@ def to_dict(obj: Any) -> dict[str, Any]:
         raise TypeError(f"to_dict needs a dataclass instance, got {type(obj).__name__}")
     data: dict[str, Any] = _plain(obj)
     return data
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with everything JSON cannot hold made valid: NaN becomes null, +/-inf the
-    strings ``"inf"``/``"-inf"``, numpy scalars and arrays plain numbers and lists, tuples
-    lists, mapping keys strings. Standard JSON has no NaN or Infinity; a bare ``NaN`` in a
-    report makes it unreadable to every strict parser.
-    """
-    if isinstance(value, bool) or value is None or isinstance(value, str | int):
-        return value
-    if isinstance(value, float):
-        return _json_float(value)
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [json_safe(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return json_safe(to_dict(value))
-    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
-    if callable(tolist):
-        return json_safe(tolist())
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _json_float(value: float) -> float | str | None:
-    if value != value:  # NaN
-        return None
-    if value in (float("inf"), float("-inf")):
-        return "inf" if value > 0 else "-inf"
-    return float(value)
-
-
-def dumps_json(value: Any, *, indent: int | None = 2) -> str:
-    """Strict JSON text of ``value`` after :func:`json_safe` (never a bare NaN/Infinity)."""
-    return json.dumps(json_safe(value), indent=indent, allow_nan=False)
 
 
 # -- from_dict ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 from edgeinfer import serde
 from edgeinfer.bench.stats import LatencyStats
 from edgeinfer.config import BuildConfig
+from edgeinfer.fileio import json_safe
 
 RESULT_VERSION = 1
 
@@ -377,14 +378,14 @@ class OptimizeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``report.json`` data: the fields, every candidate and mixed-precision report;
-        strict JSON (:func:`edgeinfer.serde.json_safe`: NaN as null, inf as "inf").
+        strict JSON (:func:`edgeinfer.fileio.json_safe`: NaN and infinities as null).
         """
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source_model"}
         data["candidates"] = [c.to_dict() for c in self.candidates]
         data["mixed"] = [m.to_dict() for m in self.mixed]
         for key in ("pareto", "closest", "skipped", "notes", "warnings"):
             data[key] = list(data[key])
-        safe: dict[str, Any] = serde.json_safe(data)
+        safe: dict[str, Any] = json_safe(data)
         return safe
 
     @classmethod
