@@ -137,7 +137,8 @@ def test_bench_single_run_reports_memory_and_stability(
     ("argv", "message"),
     [
         (["--batch", "1,x"], "--batch must be positive integers separated by commas, got '1,x'"),
-        (["--concurrency", "0"], "--concurrency must be positive integers separated by commas, got '0'"),
+        (["--concurrency", "0"], "--concurrency must be >= 1, got 0"),
+        (["--concurrency", "1,5000"], "--concurrency must be <= 4096, got 5000"),
         (["--plot", "p.png"], "--plot draws a sweep; give several --batch or --concurrency "
          "values, e.g. --batch 1,2,4,8 --concurrency 1,2"),
         (["--batch", "1,2", "--rate", "30"], "a sweep runs closed loop for --duration seconds "

@@ -21,12 +21,12 @@ def test_round_ratios_and_combined_rounds() -> None:
     first = _timings(
         {"base": _ns(10, 10), "fast": _ns(5, 4)}, {"base": [10.0, 10.0], "fast": [5.0, 4.0]}, "base"
     )
-    assert first["fast"].round_ratios == pytest.approx([0.5, 0.4])
+    assert first["fast"].round_ratios == pytest.approx((0.5, 0.4))
     assert first["fast"].ratio_vs_baseline == pytest.approx(0.45)
     more = _timings({"base": _ns(20), "fast": _ns(5)}, {"base": [20.0], "fast": [5.0]}, "base")
     both = combine_timings(first, more, "base")
-    assert both["fast"].round_p50s == [5.0, 4.0, 5.0]
-    assert both["fast"].round_ratios == pytest.approx([0.5, 0.4, 0.25])
+    assert both["fast"].round_p50s == (5.0, 4.0, 5.0)
+    assert both["fast"].round_ratios == pytest.approx((0.5, 0.4, 0.25))
     assert both["fast"].ratio_vs_baseline == pytest.approx(0.4)
     assert both["fast"].stats.n == 3
 
@@ -34,7 +34,7 @@ def test_round_ratios_and_combined_rounds() -> None:
 def _search(names: list[str]) -> Any:
     results = {n: CandidateResult(n, None) for n in names}
     logged: list[str] = []
-    return SimpleNamespace(results=results, notes=[], log=logged.append, stability=None)
+    return SimpleNamespace(results=results, warnings=[], log=logged.append, stability=None)
 
 
 def test_a_spread_round_marks_the_candidate_and_warns_with_the_evidence() -> None:
@@ -47,7 +47,7 @@ def test_a_spread_round_marks_the_candidate_and_warns_with_the_evidence() -> Non
     assert search.stability["reasons"] == [
         "noisy: its rounds' p50s spread by 78% (5–9 ms over 3 rounds)"
     ]
-    assert search.notes[0].startswith(
+    assert search.warnings[0].startswith(
         "unstable machine during the finalists' latency rounds (even after extending to 3 "
         "rounds): noisy: its rounds' p50s spread by 78%"
     )
@@ -58,5 +58,5 @@ def test_steady_rounds_are_not_flagged() -> None:
     timings = _timings({n: _ns(*v) for n, v in p50s.items()}, p50s, "base")
     search = _search(list(p50s))
     _record(search, timings, _verdicts(timings, None), extended=False)
-    assert search.stability["stable"] and not search.notes
+    assert search.stability["stable"] and not search.warnings
     assert not any(r.unstable for r in search.results.values())

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgeinfer import serde
 from edgeinfer.backends.base import Runner
+from edgeinfer.bench.batching import check_batch
 from edgeinfer.bench.rapl import EnergyResult, measure_cpu_energy
 from edgeinfer.bench.stability import Stability, assess, block_p50s
 from edgeinfer.bench.stats import LatencyStats, latency_stats
@@ -213,11 +214,16 @@ def bench_runner(
             the samples' spread only.
     """
     cfg = config or BenchConfig()
+    if feed is None:
+        shaped = {name for name, _ in cfg.shapes}
+        free = [s for s in runner.input_specs if s.name not in shaped]
+        check_batch(free, cfg.batch, f"engine '{runner.engine.path}'")
     data = (
         dict(feed)
         if feed is not None
         else random_feed(runner.input_specs, cfg.batch, cfg.seed, shapes=dict(cfg.shapes))
     )
+    items = _items_per_call(data, cfg)
     with _conditions(cfg, observe) as cond:
         for _ in range(cfg.warmup):
             runner.infer(data)
@@ -226,7 +232,7 @@ def bench_runner(
                 lat, wall, jitter = _fixed_rate(runner, data, cfg, progress)
             else:
                 (lat, wall), jitter = _closed_loop(runner, data, cfg, progress), None
-    return _result(runner, cfg, lat, wall, jitter, cond)
+    return _result(runner, cfg, lat, wall, jitter, cond, items)
 
 
 def _result(
@@ -236,6 +242,7 @@ def _result(
     wall: float,
     jitter: float | None,
     cond: Mapping[str, Any],
+    items: int,
 ) -> BenchResult:
     stats = latency_stats(lat)
     misses = None
@@ -250,17 +257,37 @@ def _result(
         config=cfg,
         latencies_ns=lat,
         stats=stats,
-        throughput=cfg.batch * lat.size / (lat.sum() / 1e9)
+        throughput=items * lat.size / (lat.sum() / 1e9)
         if cfg.rate_hz is None
-        else cfg.batch * lat.size / wall,
+        else items * lat.size / wall,
         wall_s=wall,
         deadline_misses=misses,
         engine=engine_info(runner),
         host=current_host().to_dict(),
         jitter_ms=jitter,
         stability=stability,
-        energy=None if energy is None else energy.result(lat.size * cfg.batch),
+        energy=None if energy is None else energy.result(lat.size * items),
     )
+
+
+def _items_per_call(data: Mapping[str, np.ndarray], cfg: BenchConfig) -> int:
+    """Inputs per call: the leading dim the feed really has (what throughput counts).
+
+    Raises:
+        ConfigError: a ``--shape`` whose leading dim contradicts ``--batch``.
+    """
+    leads = {int(a.shape[0]) for a in data.values() if np.ndim(a)}
+    if len(leads) != 1:
+        return cfg.batch
+    lead = leads.pop()
+    shaped = dict(cfg.shapes)
+    if lead != cfg.batch and shaped:
+        raise ConfigError(
+            f"--batch {cfg.batch} but --shape gives a batch of {lead} "
+            f"({', '.join(f'{k}:' + 'x'.join(map(str, v)) for k, v in shaped.items())}); make "
+            "them agree"
+        )
+    return lead
 
 
 def _closed_loop(

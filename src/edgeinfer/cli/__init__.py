@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "profile",
     "optimize",
     "info",
+    "meta",
     "calib",
     "ros",
     "zoo",

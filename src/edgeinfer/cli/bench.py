@@ -8,15 +8,18 @@ from typing import Any
 
 from edgeinfer.cli.build import print_guardrail
 from edgeinfer.cli.common import (
+    NUMERIC_LIMITS,
     add_build_options,
+    add_preprocess_option,
+    build_config_from_args,
     command_line,
     open_engine,
     parse_shapes,
     parse_size,
+    preprocess_from_args,
     write_json,
 )
 from edgeinfer.cli.console import stdout_console
-from edgeinfer.cli.eval import preprocess_from_args
 from edgeinfer.errors import ConfigError
 
 
@@ -29,7 +32,9 @@ def register(sub: Any) -> None:
         "--batch",
         default="1",
         metavar="B[,B...]",
-        help="batch size, or a list for a sweep, e.g. 1,2,4,8 (default 1)",
+        help="inputs per call, or a list for a sweep, e.g. 1,2,4,8 (default 1); a fixed-batch "
+        "ONNX model gets a dynamic batch where its graph allows (checked), a fixed-batch "
+        "engine is refused",
     )
     p.add_argument(
         "--concurrency",
@@ -92,10 +97,10 @@ def register(sub: Any) -> None:
         metavar="WxH",
         help="camera resolution frames are resized to first (default 640x480)",
     )
-    g.add_argument(
-        "--preprocess",
-        default=None,
-        help="preprocessing spec when the engine has none (e.g. imagenet)",
+    add_preprocess_option(
+        g,
+        help="how frames become the input tensor when the engine stores no spec: "
+        "imagenet[:SIZE], a JSON file, inline JSON or KEY=VALUE,... (the syntax of every verb)",
     )
     g.add_argument("--top-k", type=int, default=5, help="classifier post-processing top-k")
     p.set_defaults(func=run)
@@ -111,8 +116,13 @@ def parse_values(flag: str, text: str) -> tuple[int, ...]:
         values = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
     except ValueError:
         values = ()
-    if not values or min(values) < 1:
+    if not values:
         raise ConfigError(f"{flag} must be positive integers separated by commas, got '{text}'")
+    high = NUMERIC_LIMITS.get(flag.lstrip("-"), (1, 4096, False))[1]
+    if values[0] < 1:
+        raise ConfigError(f"{flag} must be >= 1, got {values[0]}")
+    if values[-1] > high:
+        raise ConfigError(f"{flag} must be <= {high:g}, got {values[-1]}")
     return values
 
 
@@ -147,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     sweeping = len(batches) > 1 or len(concurrencies) > 1 or concurrencies[0] > 1
     _check_modes(args, sweeping)
     with MemoryProbe() as build_probe:
-        engine = open_engine(args.target, args)
+        engine = _engine(args, max(batches))
     built = None if engine.from_cache or Path(args.target).is_dir() else build_probe.usage
     if args.pipeline:
         return _run_pipeline(engine, args)
@@ -259,6 +269,28 @@ def _run_sweep(
         write_json(args.json, data)
         err.print(f"wrote {escape(args.json)}")
     return 0
+
+
+def _engine(args: argparse.Namespace, batch: int) -> Any:
+    """The engine to bench; an ONNX file with a fixed batch other than ``--batch`` gets its
+    batch made dynamic where the graph allows it (said on stderr), else a clear refusal.
+    """
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from edgeinfer.bench.batching import with_batch
+    from edgeinfer.builder import resolve_engine
+    from edgeinfer.model import Model
+
+    p = Path(args.target)
+    if args.pipeline or p.is_dir() or p.suffix.lower() != ".onnx" or args.shape:
+        return open_engine(args.target, args)
+    model, note = with_batch(Model.load(p), batch)
+    if note is None:
+        return open_engine(args.target, args)
+    Console(stderr=True, highlight=False).print(f"[yellow]note:[/] {note}")
+    return resolve_engine(model, build_config_from_args(args))
 
 
 def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
