@@ -115,6 +115,7 @@ def test_bench_sweep_writes_table_plot_and_json(
     assert plot.read_bytes().startswith(b"\x89PNG")
     data = json.loads(out_json.read_text())
     assert [(p["batch"], p["concurrency"]) for p in data["points"]] == [(1, 1), (2, 1), (1, 2), (2, 2)]
+    assert {"date", "host", "command", "engine"} <= set(data)
 
 
 def test_bench_single_run_reports_memory_and_stability(

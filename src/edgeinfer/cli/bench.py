@@ -232,6 +232,8 @@ def _print_stability(stability: Any, what: str = "these numbers") -> None:
 def _run_sweep(
     engine: Any, args: argparse.Namespace, batches: tuple[int, ...], conc: tuple[int, ...]
 ) -> int:
+    import datetime
+
     from rich.console import Console
     from rich.markup import escape
 
@@ -264,6 +266,7 @@ def _run_sweep(
             **result.to_dict(),
             "engine": engine.describe(),
             "host": current_host().to_dict(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "command": command_line(args),
         }
         write_json(args.json, data)
