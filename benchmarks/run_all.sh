@@ -23,3 +23,7 @@ run openvino_int8_routes benchmarks/openvino_int8_routes.py $q -q --json "$out/o
 run optimize_vs_peers benchmarks/optimize_vs_peers.py $q --json "$out/optimize_vs_peers.json"
 run ros_node benchmarks/ros_node.py $q --quiet --json "$out/ros_node.json"
 run eval_robustness benchmarks/eval_robustness.py $q --limit 2000 --json "$out/eval_robustness.json"
+run profile benchmarks/profile.py $q -q --json "$out/profile.json" --markdown "$out/profile.md"
+run realtime benchmarks/realtime.py $q -q --json "$out/realtime.json"
+run sweep benchmarks/sweep.py $q -q --json "$out/sweep.json"
+run sweep_stress1 benchmarks/sweep.py $q -q --stress-cores 1 --json "$out/sweep_stress1.json"
