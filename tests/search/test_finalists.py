@@ -60,3 +60,30 @@ def test_steady_rounds_are_not_flagged() -> None:
     _record(search, timings, _verdicts(timings, None), extended=False)
     assert search.stability["stable"] and not search.warnings
     assert not any(r.unstable for r in search.results.values())
+
+
+def test_disturbed_quick_probes_are_marked_and_prune_only_on_a_clear_margin() -> None:
+    from edgeinfer.bench.usage import MachineUsage
+    from edgeinfer.search.phases import DOMINANCE_MARGIN, NOISY_DOMINANCE_MARGIN, Search
+
+    probed, skipped = CandidateResult("a", None), CandidateResult("b", None)
+    probed.latency_source = "probe"
+    search = SimpleNamespace(
+        results={"a": probed, "b": skipped}, warnings=[], dominance=DOMINANCE_MARGIN
+    )
+    busy = MachineUsage(wall_s=2.0, cpus=2, own_cpu_s=2.0, other_cpu_s=1.9, steal_s=0.0,
+                        wait_s=0.05, load_before=0.5, load_after=0.7)  # fmt: skip
+    Search._judge_probes(search, busy)  # type: ignore[arg-type]
+    assert search.dominance == NOISY_DOMINANCE_MARGIN
+    assert probed.unstable and probed.stability is not None and not probed.stability["stable"]
+    assert not skipped.unstable
+    assert search.warnings == [
+        "unstable machine during the quick probes (other processes used 48% of the 2 CPU(s) "
+        "this run used (1.90 CPU-s in 2.00 s)): candidates were pruned as dominated only when "
+        "1.5x slower (not 1.1x)"
+    ]
+    quiet = MachineUsage(wall_s=2.0, cpus=2, own_cpu_s=2.0, other_cpu_s=0.1, steal_s=0.0,
+                         wait_s=0.05, load_before=0.5, load_after=0.7)  # fmt: skip
+    search = SimpleNamespace(results={}, warnings=[], dominance=DOMINANCE_MARGIN)
+    Search._judge_probes(search, quiet)  # type: ignore[arg-type]
+    assert search.dominance == DOMINANCE_MARGIN and search.warnings == []

@@ -260,11 +260,16 @@ class Search:
         self._judge_probes(sampler.usage)
 
     def _judge_probes(self, usage: MachineUsage | None) -> None:
-        """On an unstable machine, prune by latency only on a clear margin (not on noise)."""
+        """On an unstable machine, mark the probed latencies and prune by latency only on a
+        clear margin (not on noise).
+        """
         verdict = assess(usage)
         if verdict.stable:
             return
         self.dominance = NOISY_DOMINANCE_MARGIN
+        for res in self.results.values():
+            if res.latency_source == "probe":
+                res.unstable, res.stability = True, verdict.to_dict()
         self.warnings.append(
             "unstable machine during the quick probes ("
             + "; ".join(verdict.reasons)
