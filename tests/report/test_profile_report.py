@@ -59,3 +59,20 @@ def test_html_section_has_bars_table_and_groups(result: ProfileResult) -> None:
 def test_short_keeps_both_ends() -> None:
     assert short("/features/features.12/conv/conv.0/conv.0.0/Conv", 24) == "/features…/conv.0.0/Conv"
     assert short("abc", 10) == "abc"
+
+
+def test_a_profiler_that_slows_the_runs_is_said(result: ProfileResult) -> None:
+    from dataclasses import replace
+
+    from edgeinfer.report.profile import _summary
+
+    e2e = result.e2e.p50
+    slowed = ProfileResult(
+        **{**result.__dict__, "profile": replace(result.profile, run_ms=(1.5 * e2e,) * 3)}
+    )
+    assert "(profiling slowed each inference by 50%: the layer times are those of the slowed " \
+        "runs)" in _summary(slowed)
+    same = ProfileResult(
+        **{**result.__dict__, "profile": replace(result.profile, run_ms=(e2e,) * 3)}
+    )
+    assert "slowed" not in _summary(same)

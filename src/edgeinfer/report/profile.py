@@ -44,9 +44,18 @@ def onnx_text(row: LayerRow, width: int = 36, *, mapped: bool = True) -> str:
     return short(nodes[0], width - len(more)) + more
 
 
+PROFILER_SLOWDOWN = 1.10  # a profiled run this much slower than an unprofiled one is said
+
+
 def _summary(result: ProfileResult) -> str:
     p, e = result.profile, result.e2e
     run = f"; profiled runs p50 {float(np.median(p.run_ms)):.3f} ms" if p.run_ms else ""
+    slow = float(np.median(p.run_ms)) / e.p50 if p.run_ms and e.p50 > 0 else 1.0
+    if slow > PROFILER_SLOWDOWN:
+        run += (
+            f" (profiling slowed each inference by {100 * (slow - 1):.0f}%: the layer times "
+            "are those of the slowed runs)"
+        )
     ws = f"; runtime workspace {p.workspace_bytes / 2**20:.1f} MiB" if p.workspace_bytes else ""
     return (
         f"{len(p.layers)} layers, {p.iterations} profiled inferences ({p.source}); "
