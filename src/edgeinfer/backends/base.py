@@ -67,6 +67,9 @@ class Capabilities:
         needs_torch_source: it builds from the PyTorch module (:attr:`Model.torch_source`),
             not from the ONNX graph.
         baseline: it is the user's starting point (PyTorch eager) when a module is known.
+        search_options: the option sets ``optimize`` builds for each precision (one
+            candidate per set; host rules may leave some out, e.g. ``device=cuda`` without
+            a GPU); ``((),)``: the defaults only.
     """
 
     precisions: tuple[str, ...] = ("fp32",)
@@ -76,6 +79,7 @@ class Capabilities:
     searched_by_default: bool = True
     needs_torch_source: bool = False
     baseline: bool = False
+    search_options: tuple[tuple[tuple[str, OptionValue], ...], ...] = ((),)
 
 
 @dataclass(frozen=True)

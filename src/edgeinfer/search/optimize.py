@@ -121,6 +121,7 @@ def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine
         calib_samples=cfg.calib_samples,
         seed=cfg.seed,
         calib_fingerprint=_calib_fingerprint(source, calib_data, cfg),
+        torch_source=source.model.torch_source is not None,
     )
     for what, why in left_out:
         search.notes.append(f"left out {what}: {why}")
