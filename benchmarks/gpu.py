@@ -50,10 +50,16 @@ def _sync(torch: Any) -> None:
         torch.cuda.synchronize()
 
 
-def time_fn(torch: Any, fn: Any, *, seconds: float = 1.0, warmup: int = 10) -> dict[str, float]:
-    """Latency of ``fn`` (CUDA events per call on a GPU, host clock on a CPU) in ms."""
-    for _ in range(warmup):
+def time_fn(torch: Any, fn: Any, *, seconds: float = 1.0, warmup_s: float = 0.5) -> dict[str, float]:
+    """Latency of ``fn`` (CUDA events per call on a GPU, host clock on a CPU) in ms, after
+    ``warmup_s`` seconds of calls (at least 10), so an idle GPU's clocks have ramped up.
+    """
+    t_end, n = time.perf_counter() + warmup_s, 0
+    while n < 10 or time.perf_counter() < t_end:
         fn()
+        n += 1
+        if n % 10 == 0:
+            _sync(torch)
     _sync(torch)
     t0 = time.perf_counter()
     fn()

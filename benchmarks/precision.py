@@ -116,8 +116,10 @@ def plan_variants(backends: list[str], args: argparse.Namespace, plan: ModelPlan
     for name in backends:
         backend = get_backend(name)
         configs: list[tuple[str, BuildConfig]] = []
-        for prec in ("fp32", "fp16", "bf16"):
-            configs.append((f"{name} {prec}", BuildConfig(name, prec, args.threads)))
+        for prec in ("fp32", "fp16", "bf16"):  # the option sets optimize would try
+            for opts in backend.capabilities.search_options:
+                extra = " [" + ",".join(f"{k}={v}" for k, v in opts) + "]" if opts else ""
+                configs.append((f"{name} {prec}{extra}", BuildConfig(name, prec, args.threads, options=opts)))
         for method in args.calibrators:
             cal = CalibrationConfig(
                 method=method,

@@ -49,6 +49,19 @@ class EnergyResult:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+def check_window(seconds: float) -> None:
+    """Refuse an energy window below 1 s or not finite.
+
+    Raises:
+        ConfigError: naming the flag to fix.
+    """
+    if not MIN_WINDOW_S <= seconds < float("inf"):
+        raise ConfigError(
+            f"energy window must be >= {MIN_WINDOW_S:g} s (GPU power readings average over "
+            f"about 1 s), got {seconds}; use --energy-s 1 or more (0 skips it)"
+        )
+
+
 def _nvml() -> Any:
     try:
         import pynvml
@@ -73,8 +86,7 @@ def measure_energy(
     Raises:
         ConfigError: ``seconds`` below 1 or not finite.
     """
-    if not seconds >= MIN_WINDOW_S or seconds == float("inf"):
-        raise ConfigError(f"energy window must be >= {MIN_WINDOW_S:g} s (power readings average over ~1 s), got {seconds}")
+    check_window(seconds)
     if gpu_index is None:
         return EnergyResult(False, "the engine runs on the CPU; CPU energy (RAPL) is not read yet")
     nvml = _nvml()

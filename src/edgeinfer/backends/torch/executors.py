@@ -182,18 +182,27 @@ class AotiExecutor(Executor):
 
 
 class InductorExecutor(Executor):
-    """Standalone Inductor artifacts (one per batch size) and their weights on the device."""
+    """Standalone Inductor artifacts (one per batch size) and their weights on the device.
+
+    Each batch size's artifact is loaded on its first use (measured on an H200: loading one
+    takes seconds, so a runner that serves batch 1 does not wait for the batch-256 graph).
+    """
 
     def __init__(self, directory: Path, info: EngineInfo) -> None:
         self.weights = artifacts.load_weights(directory / artifacts.WEIGHTS_LIST, info.torch_device)
-        self.arts = {b: artifacts.load_inductor(directory / f) for b, f in info.files.items()}
+        self.paths = {b: directory / f for b, f in info.files.items()}
+        self.arts: dict[int, Any] = {}
 
     def __call__(self, inputs: list[Any]) -> list[Any]:
         """``artifact(*weights, *inputs)`` for the inputs' batch size."""
         import torch
 
+        batch = int(inputs[0].shape[0])
+        art = self.arts.get(batch)
+        if art is None:
+            art = self.arts[batch] = artifacts.load_inductor(self.paths[batch])
         with torch.no_grad():
-            return artifacts.flatten(self.arts[int(inputs[0].shape[0])](*self.weights, *inputs))
+            return artifacts.flatten(art(*self.weights, *inputs))
 
 
 def open_executor(directory: Path, info: EngineInfo, *, capture: bool = False) -> Executor:
