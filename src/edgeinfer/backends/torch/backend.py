@@ -29,6 +29,7 @@ from edgeinfer.backends.torch.runner import TorchRunner, forward
 from edgeinfer.backends.torch.settings import TorchSettings
 from edgeinfer.errors import BackendError, ConfigError, first_line, require
 from edgeinfer.host import current_gpu, current_host
+from edgeinfer.tensors import TensorSpec
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig
@@ -193,8 +194,6 @@ def _fixed_batch(model: Model, info: EngineInfo, *, outputs: bool = False) -> tu
     """
     if info.artifact == "eager" or info.batch.dynamic or len(info.batch.sizes) != 1:
         return ()
-    from edgeinfer.tensors import TensorSpec
-
     b = info.batch.sizes[0]
     specs = model.outputs if outputs else model.inputs
     return tuple(

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeinfer.backends.torch.executors import EngineInfo, open_executor
+from edgeinfer.backends.torch.prepare import torch_dtype
 from edgeinfer.errors import BackendError
 
 __all__ = ["FreshLoad", "fresh_load"]
@@ -109,9 +111,6 @@ def fresh_load(directory: Path, info: dict, inputs: Sequence[np.ndarray]) -> Fre
 def _child(directory: Path) -> None:
     t0 = time.perf_counter()
     import torch
-
-    from edgeinfer.backends.torch.executors import EngineInfo, open_executor
-    from edgeinfer.backends.torch.prepare import torch_dtype
 
     t1 = time.perf_counter()
     work = directory / WORK
