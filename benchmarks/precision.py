@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -180,7 +181,7 @@ def build_variants(model: Model, variants: list[Variant], quiet: bool) -> None:
         )
         if not quiet:
             console().print(
-                f"  built {v.label}: executes {m.executed_precision} in {v.result['build_s']} s"
+                f"  built {escape(v.label)}: executes {m.executed_precision} in {v.result['build_s']} s"
             )
 
 
@@ -424,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                 justify="right" if col in ("p50 ms", "p99 ms", "size MB", "build s") else "left",
             )
         for row in tables[name]:
-            table.add_row(*row)
+            table.add_row(*(escape(c) for c in row))
         con.print(table)
         for n in notes:
             con.print(f"note: {n}")
