@@ -58,6 +58,10 @@ def test_settings_defaults_and_derived_values() -> None:
     assert TorchSettings(device="cuda").use_channels_last("fp16", 4)
     assert not TorchSettings(device="cuda").use_channels_last("fp32", 4)
     assert not TorchSettings(channels_last=True).use_channels_last("fp16", 2)
+    assert TorchSettings(compile="max-autotune") == TorchSettings(compile="inductor", autotune=True)
+    assert TorchSettings(compile="default") == TorchSettings(compile="inductor")
+    with pytest.raises(ConfigError, match=r"unknown torch compile 'jit'; choose one of none, inductor \(or a torch.compile mode: default, "):
+        TorchSettings(compile="jit")
 
 
 def test_batch_profiles_are_static_sizes_or_a_range() -> None:
@@ -153,6 +157,12 @@ def test_eager_bf16_engine_holds_converted_weights() -> None:
         out = r.infer({"x": x})["y"]
     assert out.dtype == np.float32
     assert output_close([out], [_reference(x)], "bf16") is None
+
+
+def test_runner_options_come_from_the_typed_settings() -> None:
+    engine = build(_model(), BuildConfig("torch", options={"cuda_graphs": "false"}))
+    assert load_runner(engine).cuda_graphs is False
+    assert load_runner(engine, cuda_graphs=True).cuda_graphs is True
 
 
 def test_profile_names_the_operators() -> None:

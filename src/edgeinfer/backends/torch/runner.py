@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeinfer.backends.base import LayerProfile, Runner
+from edgeinfer.backends.options import parse_options
 from edgeinfer.backends.torch import cuda as cuda_stage
 from edgeinfer.backends.torch.executors import (
     SOURCE,
@@ -30,6 +31,7 @@ from edgeinfer.backends.torch.executors import (
 )
 from edgeinfer.backends.torch.prepare import torch_dtype
 from edgeinfer.backends.torch.profiling import profile_layers
+from edgeinfer.backends.torch.settings import TorchSettings
 from edgeinfer.errors import BackendError, EngineError, FeedError, require
 from edgeinfer.host import current_gpu, gpu_mismatches
 
@@ -82,8 +84,8 @@ class TorchRunner(Runner):
         self.info = EngineInfo.from_dict(engine.metadata.get("torch") or {})
         if self.threads is None and self.info.compile_threads and self.info.device == "cpu":
             self.threads = self.info.compile_threads
-        graphs = dict(engine.config.options).get("cuda_graphs", True)
-        self.cuda_graphs = bool(graphs) if cuda_graphs is None else cuda_graphs
+        settings = parse_options(TorchSettings, "torch", engine.config.options)
+        self.cuda_graphs = settings.cuda_graphs if cuda_graphs is None else cuda_graphs
         self.executor: Executor | None = None
         self._saved_threads: int | None = None
         self._outputs: dict[tuple[tuple[int, ...], ...], dict[str, np.ndarray]] = {}

@@ -23,6 +23,14 @@ __all__ = ["ARTIFACTS", "COMPILE_MODES", "DEVICES", "BatchProfile", "TorchSettin
 SETTINGS_VERSION = 1
 DEVICES = ("cpu", "cuda")
 COMPILE_MODES = ("none", "inductor")
+# torch.compile's mode names, accepted for ``compile``: edgeinfer captures its own CUDA graphs,
+# so the modes differ only in kernel auto-tuning.
+MODE_ALIASES = {
+    "default": ("inductor", False),
+    "reduce-overhead": ("inductor", False),
+    "max-autotune": ("inductor", True),
+    "max-autotune-no-cudagraphs": ("inductor", True),
+}
 ARTIFACTS = ("auto", "aoti", "inductor")
 MAX_BATCH = 65536
 _STATIC = re.compile(r"^\d+(,\d+)*$")
@@ -95,6 +103,9 @@ class TorchSettings:
         device: ``cpu`` or ``cuda`` (the first visible NVIDIA GPU, or ``device_index``).
         compile: ``none`` (the module runs eagerly: the user's starting point) or
             ``inductor`` (torch.export + TorchInductor; the engine holds compiled code).
+            torch.compile's mode names are accepted: ``default`` and ``reduce-overhead`` mean
+            ``inductor``, ``max-autotune[-no-cudagraphs]`` ``inductor`` with ``autotune``
+            (CUDA graphs are edgeinfer's own: ``cuda_graphs``).
         autotune: kernel auto-tuning (Inductor ``max_autotune``: every convolution and
             matrix product is benchmarked against generated Triton/C++ templates at build
             time and the fastest is compiled in). Implies ``compile=inductor``.
@@ -128,13 +139,20 @@ class TorchSettings:
     version: int = SETTINGS_VERSION
 
     def __post_init__(self) -> None:
+        if self.compile in MODE_ALIASES:
+            mode, tune = MODE_ALIASES[self.compile]
+            object.__setattr__(self, "compile", mode)
+            object.__setattr__(self, "autotune", self.autotune or tune)
         for name, value, allowed in (
             ("device", self.device, DEVICES),
             ("compile", self.compile, COMPILE_MODES),
             ("artifact", self.artifact, ARTIFACTS),
         ):
             if value not in allowed:
-                raise ConfigError(f"unknown torch {name} '{value}'; choose one of {', '.join(allowed)}")
+                raise ConfigError(
+                    f"unknown torch {name} '{value}'; choose one of {', '.join(allowed)}"
+                    + (f" (or a torch.compile mode: {', '.join(MODE_ALIASES)})" if name == "compile" else "")
+                )
         if self.autotune and self.compile == "none":
             object.__setattr__(self, "compile", "inductor")
         parse_batch(self.batch, 1)
