@@ -19,8 +19,8 @@ import pytest
 from edgeinfer import serde
 from edgeinfer.backends.onnxruntime.settings import OrtOptions
 from edgeinfer.backends.openvino.settings import OpenVinoSettings
-from edgeinfer.backends.torch.settings import TorchSettings
 from edgeinfer.backends.options import NoOptions
+from edgeinfer.backends.torch.settings import TorchSettings
 from edgeinfer.bench.latency import BenchConfig
 from edgeinfer.bench.pipeline import PipelineConfig
 from edgeinfer.config import BuildConfig, CalibrationConfig
