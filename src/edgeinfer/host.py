@@ -168,6 +168,12 @@ class GpuInfo:
         """
         return serde.from_dict(cls, data)
 
+    def fingerprint(self) -> str:
+        """What an engine compiled for this GPU depends on (engine cache key): the device
+        name (tuned kernels) and :data:`GPU_MUST_MATCH`.
+        """
+        return "|".join([self.name, *(str(getattr(self, k)) for k in GPU_MUST_MATCH)])
+
     def describe(self) -> str:
         """``NVIDIA H200 (sm_90, 143771 MiB), CUDA 13.0, torch 2.11.0+cu130, Triton 3.6.0``."""
         sm = self.compute_capability.replace(".", "")

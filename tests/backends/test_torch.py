@@ -18,7 +18,7 @@ from edgeinfer.backends.torch.executors import EngineInfo
 from edgeinfer.backends.torch.freshload import _describe_exit
 from edgeinfer.backends.torch.settings import BatchProfile, TorchSettings, parse_batch
 from edgeinfer.bench.energy import measure_energy, runner_energy
-from edgeinfer.builder import load_runner
+from edgeinfer.builder import engine_key, load_runner
 from edgeinfer.engine import Engine
 from edgeinfer.errors import BackendError, ConfigError, EngineError, FeedError
 from edgeinfer.host import GpuInfo, HostInfo, gpu_mismatches
@@ -205,6 +205,36 @@ def test_gpu_fingerprints_name_what_differs() -> None:
         "NVIDIA H200 (sm_90, 143771 MiB), CUDA 13.0, torch 2.11.0+cu130, Triton 3.6.0, driver 580.159"
     )
     assert GpuInfo.from_dict({**H200.to_dict(), "future_field": 1}) == H200
+
+
+def test_cuda_engines_are_cached_per_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend, model = get_backend("torch"), _model()
+    cuda = BuildConfig("torch", "fp16", options={"device": "cuda"})
+    gpu = [H200]
+    monkeypatch.setattr("edgeinfer.backends.torch.backend.current_gpu", lambda index=None: gpu[0])
+    assert backend.target_fingerprint(cuda) == "NVIDIA H200|9.0|13.0|3.6.0|2.11.0+cu130"
+    on_h200 = engine_key(model, cuda, "1", backend.target_fingerprint(cuda))
+    assert on_h200 == engine_key(model, cuda, "1", backend.target_fingerprint(cuda))
+    gpu[0] = dataclasses.replace(H200, name="NVIDIA H100 80GB HBM3", memory_mib=81559)
+    assert engine_key(model, cuda, "1", backend.target_fingerprint(cuda)) != on_h200
+    gpu[0] = dataclasses.replace(H200, driver="590.1", memory_mib=1)  # not compiled against
+    assert engine_key(model, cuda, "1", backend.target_fingerprint(cuda)) == on_h200
+    cpu = BuildConfig("torch")
+    assert backend.target_fingerprint(cpu) == ""
+    assert engine_key(model, cpu, "1", "") == engine_key(model, cpu, "1")  # CPU keys unchanged
+
+
+def test_the_engine_cache_rebuilds_for_another_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    target = ["gpu A"]
+    monkeypatch.setattr(type(get_backend("torch")), "target_fingerprint", lambda self, config: target[0])
+    model = _model()
+    first = build(model, BuildConfig("torch"))
+    assert build(model, BuildConfig("torch")).from_cache
+    target[0] = "gpu B"
+    second = build(model, BuildConfig("torch"))
+    assert not second.from_cache and second.path != first.path
+    target[0] = "gpu A"
+    assert build(model, BuildConfig("torch")).path == first.path
 
 
 def test_engine_info_round_trips_and_refuses_other_batches() -> None:

@@ -215,6 +215,12 @@ class Backend(ABC, Generic[OptionsT]):
         options = tuple((k, v) for k, v in config.options if k not in drop)
         return config.replace(precision="fp32", exclude=(), calibration=None, options=options)
 
+    def target_fingerprint(self, config: BuildConfig) -> str:
+        """What an engine for ``config`` depends on besides the host CPU (e.g. the GPU it is
+        compiled for), in the engine cache key; "" for nothing.
+        """
+        return ""
+
     def check_source(self, model: Model) -> None:
         """Refuse a model this backend cannot build from (e.g. no PyTorch source)."""
         if self.capabilities.needs_torch_source and model.torch_source is None:

@@ -100,6 +100,16 @@ class TorchBackend(Backend[TorchSettings]):
                 "graphs) have static shapes: give sizes, e.g. --option batch=1,8,32"
             )
 
+    def target_fingerprint(self, config: BuildConfig) -> str:
+        """The GPU's fingerprint for ``device=cuda`` (an engine cached for another GPU, CUDA,
+        Triton or torch is rebuilt, not reused), "" on the CPU.
+        """
+        s = self.options(config)
+        if s.device != "cuda":
+            return ""
+        gpu = current_gpu(s.device_index)
+        return gpu.fingerprint() if gpu else "no CUDA GPU"
+
     def build(
         self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
     ) -> BuildResult:
