@@ -8,9 +8,11 @@ Per model (ResNet-50 and MobileNetV3-Large with random weights, MobileNetV2 with
 ImageNet weights) and batch (1 and 256): CUDA-event latency p50/p90/p99 and throughput of
 eager FP32, eager FP16 (channels-last, cuDNN benchmark), ``torch.compile`` (default mode),
 ``torch.compile(mode="max-autotune")`` and the edgeinfer engine (FP16, Inductor, CUDA graphs,
-with and without kernel auto-tuning): cold build time, the saved engine's load + first
-inference in a fresh process (empty Inductor cache) and its p50 there, NVML energy per
-inference, and FP16/BF16 fidelity against FP32 on real photo crops (MobileNetV2).
+with and without kernel auto-tuning; and BF16): cold build time, the saved engine's load +
+first inference in a fresh process (empty Inductor cache), each later batch size's first
+inference there (its artifact loads lazily) and its p50 there, ``runner.profile`` (the
+torch.profiler's kernels), NVML energy per inference, and FP16/BF16 fidelity against FP32 on
+real photo crops (MobileNetV2).
 
 Each job runs in its own child process (a crash is reported, not fatal) with its own empty
 TORCHINDUCTOR_CACHE_DIR; jobs run in priority order inside ``--budget-s`` and every finished
@@ -196,7 +198,28 @@ def _edgeinfer_model(args: argparse.Namespace, name: str) -> Any:
     return resolve_model(f"zoo:{MODELS[name]}").model
 
 
-def job_engine(args: argparse.Namespace, name: str, autotune: bool) -> dict[str, Any]:
+def _reference_logits(args: argparse.Namespace, torch: Any, dev: str) -> np.ndarray:
+    """Eager FP32 MobileNetV2 logits on the photo crops (computed once per run)."""
+    ref_path = Path(args.work) / "mnv2_ref.npy"
+    if not ref_path.exists():
+        m = _module(args, "mobilenetv2").to(dev)
+        with torch.inference_mode():
+            ref = _run_batched(lambda a: m(torch.from_numpy(a).to(dev)).float().cpu().numpy(), _photos(args.photos), 64)
+        np.save(ref_path, ref)
+    return np.load(ref_path)
+
+
+def _profile_summary(r: Any, feed: dict[str, Any]) -> dict[str, Any]:
+    """``runner.profile`` (torch.profiler) of 20 inferences: the top 10 layers."""
+    prof = r.profile(feed, iterations=20)
+    kinds: dict[str, int] = {}
+    for layer in prof.layers:
+        kinds[layer.detail] = kinds.get(layer.detail, 0) + 1
+    return {"source": prof.source, "total_ms": prof.total_ms, "layers": len(prof.layers), "by_detail": kinds,
+            "top": [{"name": t.name[:90], "ms": round(t.time_ms, 4), "detail": t.detail} for t in prof.layers[:10]]}
+
+
+def job_engine(args: argparse.Namespace, name: str, autotune: bool, precision: str = "") -> dict[str, Any]:
     import torch
 
     from edgeinfer import BuildConfig, build
@@ -204,11 +227,11 @@ def job_engine(args: argparse.Namespace, name: str, autotune: bool) -> dict[str,
     from edgeinfer.builder import load_runner
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    prec = "fp16" if dev == "cuda" else "fp32"
+    prec = precision or ("fp16" if dev == "cuda" else "fp32")
     model = _edgeinfer_model(args, name)
     opts = {"device": dev, "compile": "inductor", "batch": ",".join(map(str, args.batches)), "autotune": autotune}
     t0 = time.perf_counter()
-    where = Path(args.work) / f"engine_{name}_{int(autotune)}_{'-'.join(map(str, args.batches))}"
+    where = Path(args.work) / f"engine_{name}_{prec}_{int(autotune)}_{'-'.join(map(str, args.batches))}"
     engine = build(model, BuildConfig("torch", prec, options=opts), where, overwrite=True)
     out: dict[str, Any] = {"build_s": round(time.perf_counter() - t0, 1), "notes": list(engine.manifest.notes),
                            "engine": str(engine.path), "size_mb": round(engine.size_bytes() / 2**20, 1), "precision": prec}
@@ -227,12 +250,12 @@ def job_engine(args: argparse.Namespace, name: str, autotune: bool) -> dict[str,
             rec["energy"] = runner_energy(r, {iname: xt}, seconds=2.0 if dev == "cuda" else 1.0).to_dict()
             out[f"b{b}"] = rec
             _save_partial(args, out)
+        x1 = np.random.default_rng(0).standard_normal((args.batches[0], *_shape(args, name))).astype(np.float32)
+        out[f"profile_b{args.batches[0]}"] = _profile_summary(r, {iname: x1})
         if name == "mobilenetv2" and args.photos:
             x = _photos(args.photos)
             cand = _run_batched(lambda a: r.infer({iname: a})[engine.outputs[0].name], x, args.batches[-1] if dev == "cuda" else args.batches[0])
-            ref_path = Path(args.work) / "mnv2_ref.npy"
-            if ref_path.exists():
-                out["fidelity_vs_eager_fp32"] = fidelity(np.load(ref_path), cand)
+            out["fidelity_vs_eager_fp32"] = fidelity(_reference_logits(args, torch, dev), cand)
     out["fresh_process"] = _fresh(args, engine.path)
     return out
 
@@ -262,12 +285,32 @@ def child_load(args: argparse.Namespace) -> None:
         res["activate_s"] = round(time.perf_counter() - t1, 3)
         for i, b in enumerate(args.batches):
             x = np.random.default_rng(0).standard_normal((b, *shape)).astype(np.float32)
-            r.infer({iname: x})
+            t = time.perf_counter()
+            r.infer({iname: x})  # later sizes: lazy load of their artifact + CUDA graph capture
+            first = round(time.perf_counter() - t, 3)
             if i == 0:
                 res["ready_s"] = round(time.perf_counter() - t1, 3)  # load + first inference
             xt = torch.from_numpy(x).to(dev)
-            res[f"b{b}"] = _with_tput(time_fn(torch, lambda xt=xt: r.infer({iname: xt})), b)
+            res[f"b{b}"] = {**_with_tput(time_fn(torch, lambda xt=xt: r.infer({iname: xt})), b), "first_infer_s": first}
     print(json.dumps(res))
+
+
+CUDA_TESTS = ["tests/backends/test_torch_cuda.py", "tests/backends/test_torch.py", "tests/cli/test_torch_cli.py"]
+
+
+def job_pytest(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """edgeinfer's torch tests on this machine (``name`` cuda: the GPU tests and the torch
+    backend's fast tests); the log goes next to the JSON.
+    """
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *CUDA_TESTS]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=max(args.job_timeout, 30))
+    log = p.stdout + p.stderr
+    (Path(args.out) / f"pytest_{name}.log").write_text(log)
+    lines = [ln for ln in log.splitlines() if ln.strip()]
+    return {"rc": p.returncode, "seconds": round(time.perf_counter() - t0, 1), "summary": lines[-1] if lines else "",
+            "failed": [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))][:20],
+            "skipped": [ln for ln in lines if ln.startswith("SKIPPED")][:20]}
 
 
 def _save_partial(args: argparse.Namespace, data: dict[str, Any]) -> None:
@@ -277,8 +320,10 @@ def _save_partial(args: argparse.Namespace, data: dict[str, Any]) -> None:
 JOBS = {  # job -> (function, minimum seconds it needs to be worth starting)
     "peers": (job_peers, 60),
     "engine": (lambda a, n: job_engine(a, n, False), 90),
+    "bf16": (lambda a, n: job_engine(a, n, False, "bf16"), 90),
     "autotune": (lambda a, n: job_engine(a, n, True), 200),
     "maxautotune": (lambda a, n: job_peers(a, n, ["max-autotune"]), 60),
+    "pytest": (job_pytest, 60),
 }
 # Jobs that share one Inductor cache dir per model (the max-autotune peer reuses what the
 # auto-tuned engine build benchmarked; its compile time is then reported as warm).
@@ -295,9 +340,10 @@ def _job_list(args: argparse.Namespace) -> list[str]:
     if args.jobs:
         return args.jobs.split(",")
     if args.smoke:
-        return ["peers:smoke", "engine:smoke", "autotune:smoke", "maxautotune:smoke"]
+        return ["peers:smoke", "engine:smoke", "bf16:smoke", "autotune:smoke", "maxautotune:smoke"]
     return ["peers:mobilenetv2", "engine:resnet50", "peers:resnet50", "engine:mobilenetv2",
-            "engine:mobilenetv3", "peers:mobilenetv3", "autotune:resnet50", "maxautotune:resnet50"]
+            "engine:mobilenetv3", "peers:mobilenetv3", "bf16:resnet50", "bf16:mobilenetv2",
+            "autotune:resnet50", "maxautotune:resnet50", "maxautotune:mobilenetv2", "maxautotune:mobilenetv3"]
 
 
 def _spawn(args: argparse.Namespace, job: str, timeout: float) -> dict[str, Any]:
@@ -306,7 +352,7 @@ def _spawn(args: argparse.Namespace, job: str, timeout: float) -> dict[str, Any]
     batches = job.split("@")[1] if "@" in job else ",".join(map(str, args.batches))
     job = job.split("@")[0]
     cmd = [sys.executable, "-X", "faulthandler", __file__, "--job", job, "--partial", str(partial),
-           "--work", args.work, "--batches", batches,
+           "--work", args.work, "--batches", batches, "--out", args.out, "--job-timeout", str(int(timeout - 10)),
            "--photos", str(args.photos), "--compile-modes", ",".join(args.compile_modes)]
     cmd += ["--smoke"] if args.smoke else []
     kind, model = job.split(":")
@@ -377,9 +423,10 @@ def targets(results: dict[str, Any], batches: list[int]) -> dict[str, Any]:
                           "p50_change": within, "p50_ok": all(abs(v) <= TARGETS["fresh_p50_within"] for v in within.values())}
     out["fresh_load"] = fresh
     fid = dict(_get(results, "peers:mobilenetv2", "result", "fidelity_eager") or {})
-    eng = _get(results, "engine:mobilenetv2", "result", "fidelity_vs_eager_fp32")
-    if eng:
-        fid["engine_fp16"] = eng
+    for job, label in (("engine:mobilenetv2", "engine_fp16"), ("bf16:mobilenetv2", "engine_bf16")):
+        eng = _get(results, job, "result", "fidelity_vs_eager_fp32")
+        if eng:
+            fid[label] = eng
     out["fidelity"] = {k: {**v, "ok": v["agreement_confident"] >= TARGETS["agreement"] and v["top1_in_top5"] >= TARGETS["top5"]}
                        for k, v in fid.items()}
     return out
@@ -418,6 +465,7 @@ def main() -> None:
     p.add_argument("--work", default="", help=argparse.SUPPRESS)
     p.add_argument("--job", default="", help=argparse.SUPPRESS)
     p.add_argument("--partial", default="", help=argparse.SUPPRESS)
+    p.add_argument("--job-timeout", type=float, default=300.0, help=argparse.SUPPRESS)
     p.add_argument("--child-load", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
     args.batches = [int(b) for b in (args.batches or ("1,2" if args.smoke else "1,256")).split(",")]
