@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["build_compiled", "output_close"]
 
 # Allowed |fresh - in-process| relative to the output's largest magnitude, per precision.
-TOLERANCE = {"fp32": 1e-3, "fp16": 3e-2, "bf16": 6e-2}
+# Largest |difference| allowed, relative to the largest |reference| value. bf16 keeps 8
+# mantissa bits (fp16: 11): on an H200 a compiled bf16 ResNet-50 (random weights) differed from
+# the eager bf16 module by 8.3% of the largest logit; weights loaded wrongly differ by ~100%.
+TOLERANCE = {"fp32": 1e-3, "fp16": 3e-2, "bf16": 1.5e-1}
 
 
 @contextlib.contextmanager
