@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,18 @@ def test_cli_refusals_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 2 and "energy window must be >= 1 s" in err and "use --energy-s 1 or more (0 skips it)" in err
     code, _, err = run(capsys, "build", "tests.torch_models:conv_relu", "--input-shape", "1x3x16x16", "--autotune", "-o", str(tmp_path / "e"))
     assert code == 2 and "unknown onnxruntime option(s) ['autotune']" in err
+
+
+@pytest.mark.skipif(
+    not {"avx512_bf16", "amx_bf16"} & set(__import__("edgeinfer.host").host.current_host().isa_flags),
+    reason="no native bf16 on this CPU",
+)
+def test_a_lower_precision_torch_build_gets_its_guardrail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the FP32 twin is built from the engine's PyTorch source (the exported ONNX file has none)
+    code, out, err = run(
+        capsys, "build", "tests.torch_models:conv_relu", "--input-shape", "1x3x16x16",
+        "--backend", "torch", "--precision", "bf16", "-o", str(tmp_path / "eng"),
+    )  # fmt: skip
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert re.search(r"(guardrail|note): bf16 is (not |[0-9.]+x )?faster than fp32 on this host \(", text), text
