@@ -1,7 +1,8 @@
 """PyTorch on an NVIDIA GPU: eager FP32/FP16, torch.compile, max-autotune and the edgeinfer
 torch engine, one command that builds, checks and times everything and writes JSON.
 
-    python benchmarks/gpu.py --out DIR                 # on the GPU machine (about 9 minutes)
+    python benchmarks/gpu.py --out DIR                 # on the GPU machine (all jobs: ~30 min; split with --jobs)
+    python benchmarks/gpu.py --out DIR --jobs pytest:cuda,bf16:resnet50   # KIND:MODEL[@BATCHES] jobs
     python benchmarks/gpu.py --smoke --out DIR         # on a CPU: every code path, tiny model
 
 Per model (ResNet-50 and MobileNetV3-Large with random weights, MobileNetV2 with real
@@ -13,6 +14,10 @@ first inference in a fresh process (empty Inductor cache), each later batch size
 inference there (its artifact loads lazily) and its p50 there, ``runner.profile`` (the
 torch.profiler's kernels), NVML energy per inference, and FP16/BF16 fidelity against FP32 on
 real photo crops (MobileNetV2).
+
+Job kinds: ``peers`` (eager + torch.compile), ``engine`` (FP16 engine), ``bf16`` (BF16 engine),
+``autotune`` (engine with --autotune), ``maxautotune`` (the max-autotune peer), ``pytest`` (the
+torch tests, GPU tests included: ``pytest:cuda``; its log lands next to the JSON).
 
 Each job runs in its own child process (a crash is reported, not fatal) with its own empty
 TORCHINDUCTOR_CACHE_DIR; jobs run in priority order inside ``--budget-s`` and every finished
