@@ -79,6 +79,14 @@ def register(sub: Any) -> None:
         metavar="NAME:DxDxD",
         help="input shape for dynamic dims, e.g. x:1x3x640x640 (repeatable)",
     )
+    p.add_argument(
+        "--energy-s",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="measure energy per inference over S >= 1 seconds after the latency run (GPU "
+        "engines, NVML; 0 = skip)",
+    )
     p.add_argument("--json", default=None, metavar="FILE", help="write results as JSON")
     p.add_argument("--samples", action="store_true", help="include every latency in the JSON")
     p.add_argument(
@@ -156,6 +164,10 @@ def run(args: argparse.Namespace) -> int:
     )
     sweeping = len(batches) > 1 or len(concurrencies) > 1 or concurrencies[0] > 1
     _check_modes(args, sweeping)
+    if args.energy_s != 0:
+        from edgeinfer.bench.energy import check_window
+
+        check_window(args.energy_s)
     with MemoryProbe() as build_probe:
         engine = _engine(args, max(batches))
     built = None if engine.from_cache or Path(args.target).is_dir() else build_probe.usage
@@ -197,6 +209,7 @@ def _run_single(engine: Any, args: argparse.Namespace, cfg: Any, built: Any) -> 
     with MemoryProbe() as probe, load_runner(engine, threads=args.threads) as runner:
         loaded = rss_mb()
         result = bench_runner(runner, cfg, quiet=args.quiet, observe=True)
+        gpu_energy = _energy(runner, cfg, args.energy_s)
     assert probe.usage is not None
     memory = RunMemory(engine.size_bytes(), probe.usage, loaded, built)
     result.memory = memory.to_dict()
@@ -208,6 +221,9 @@ def _run_single(engine: Any, args: argparse.Namespace, cfg: Any, built: Any) -> 
         con.print(escape(result.energy.describe()))
     _print_stability(result.stability)
     data = result.to_dict(include_samples=args.samples)
+    if gpu_energy is not None and (gpu_energy.available or result.energy is None):
+        con.print(escape(gpu_energy.describe()))  # NVML; the CPU's RAPL reading is --energy's
+        data["energy" if result.energy is None else "gpu_energy"] = gpu_energy.to_dict()
     if engine.manifest.precision != "fp32" and not args.no_guardrail:
         comparison = print_guardrail(engine, args)
         data["guardrail"] = None if comparison is None else comparison.to_dict()
@@ -272,6 +288,17 @@ def _run_sweep(
         write_json(args.json, data)
         err.print(f"wrote {escape(args.json)}")
     return 0
+
+
+def _energy(runner: Any, cfg: Any, seconds: float) -> Any:
+    """Energy per inference of the benchmark's feed (None with ``--energy-s 0``)."""
+    from edgeinfer.bench.energy import runner_energy
+    from edgeinfer.tensors import random_feed
+
+    if seconds == 0:
+        return None
+    feed = random_feed(runner.input_specs, cfg.batch, cfg.seed, shapes=dict(cfg.shapes))
+    return runner_energy(runner, feed, seconds=seconds)
 
 
 def _engine(args: argparse.Namespace, batch: int) -> Any:
