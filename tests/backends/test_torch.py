@@ -173,6 +173,7 @@ def test_profile_names_the_operators() -> None:
     names = {layer.name for layer in prof.layers}
     assert any("conv" in n for n in names), names
     assert prof.total_ms > 0 and all(layer.time_ms > 0 for layer in prof.layers)
+    assert len(prof.run_ms) == 3 and all(v > 0 for v in prof.run_ms)  # each profiled run's time
 
 
 # -- GPU engines on a machine without one -----------------------------------------------------
