@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "eval",
     "compare",
     "optimize",
+    "prune",
     "info",
     "calib",
     "ros",
