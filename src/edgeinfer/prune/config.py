@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from edgeinfer import serde
 from edgeinfer.errors import ConfigError
 
-__all__ = ["AUGMENTS", "DEVICES", "METHODS", "FinetuneConfig", "PruneConfig"]
+__all__ = ["AUGMENTS", "DEVICES", "METHODS", "FinetuneConfig", "PruneConfig", "check_ratio"]
 
 PRUNE_VERSION = 1
 FINETUNE_VERSION = 1
@@ -24,7 +24,7 @@ DEVICES = ("cpu", "cuda")
 MAX_EPOCHS = 1000
 
 
-def _check_ratio(what: str, value: float) -> None:
+def check_ratio(what: str, value: float) -> None:
     """A pruning ratio: a finite number strictly between 0 and 1."""
     if (
         isinstance(value, bool)
@@ -159,7 +159,7 @@ class PruneConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"unknown pruning method '{self.method}'; use {' or '.join(METHODS)}")
-        _check_ratio("--ratio", self.ratio)
+        check_ratio("--ratio", self.ratio)
         pairs = (
             self.layer_ratios.items()
             if isinstance(self.layer_ratios, Mapping)
@@ -167,7 +167,7 @@ class PruneConfig:
         )
         pairs = tuple((str(k), v) for k, v in pairs)
         for name, value in pairs:
-            _check_ratio(f"--layer-ratio {name}", value)
+            check_ratio(f"--layer-ratio {name}", value)
         object.__setattr__(self, "layer_ratios", pairs)
         object.__setattr__(self, "ignore", tuple(self.ignore))
         if self.round_to is not None and not 1 <= self.round_to <= 1024:

@@ -31,10 +31,36 @@ def carried_metadata(model: Model | None) -> dict[str, Any]:
     return {k: model.meta(k) for k in keys}
 
 
+def _rename_io(path: Path, names: dict[str, str]) -> None:
+    """Rename graph inputs/outputs (``{exported: wanted}``) in the ONNX file at ``path``."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    for node in proto.graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    for vi in [*proto.graph.input, *proto.graph.output]:
+        vi.name = names.get(vi.name, vi.name)
+    onnx.save(proto, str(path))
+
+
+def io_names(exported: Model, dense: Model | None) -> dict[str, str]:
+    """``{exported name: unpruned model's name}`` for inputs and outputs, so the pruned model
+    is fed and read like the unpruned one (empty when the counts differ or nothing changes).
+    """
+    if dense is None:
+        return {}
+    same = len(exported.inputs) == len(dense.inputs) and len(exported.outputs) == len(dense.outputs)
+    pairs = [*zip(exported.inputs, dense.inputs), *zip(exported.outputs, dense.outputs)]  # noqa: B905
+    return {a.name: b.name for a, b in pairs if a.name != b.name} if same else {}
+
+
 def export_checked(
-    module: nn.Module, input_shape: tuple[int, ...], path: Path
+    module: nn.Module, input_shape: tuple[int, ...], path: Path, dense: Model | None = None
 ) -> tuple[Model, float]:
     """Export ``module`` to ``path`` and check it; returns the model and max |torch - ORT|.
+
+    Inputs and outputs keep the names of the ``dense`` (unpruned) model.
 
     Raises:
         PruneError: the export fails or warns that the trace may be wrong (data-dependent
@@ -46,6 +72,9 @@ def export_checked(
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("error", torch.jit.TracerWarning)
             export_onnx(module, input_shape, path)
+        renames = io_names(Model.load(path), dense)
+        if renames:
+            _rename_io(path, renames)
         model = Model.load(path)
     except EdgeInferError as exc:
         raise PruneError(

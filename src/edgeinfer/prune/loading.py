@@ -93,9 +93,25 @@ def load_source(
             f"model '{name}' has no PyTorch definition, and pruning changes the PyTorch module; "
             f"pass one of: {', '.join(pruneable_zoo_models())}, or package.module:factory"
         )
-    if input_shape is not None:
-        found = replace(found, input_shape=input_shape)
+    if input_shape is not None or found.input_shape is None:
+        found = replace(found, input_shape=input_shape or _shape_of(model, name))
     return Loaded(_module(found), found, name, model)
+
+
+def _shape_of(model: Model, name: str) -> tuple[int, ...]:
+    """The example input shape from the model's single input (batch 1).
+
+    Raises:
+        ModelError: several inputs, or symbolic sizes besides the batch.
+    """
+    dims = model.inputs[0].shape if len(model.inputs) == 1 else ()
+    shape = tuple(d if isinstance(d, int) else 1 if i == 0 else 0 for i, d in enumerate(dims))
+    if not shape or min(shape) < 1:
+        raise ModelError(
+            f"model '{name}' does not tell the example input shape for pruning; pass "
+            "--input-shape, e.g. --input-shape 1x3x224x224"
+        )
+    return (1, *shape[1:])
 
 
 def _refuse_onnx(text: str) -> None:

@@ -301,7 +301,7 @@ def _write(
     job: _Job, module: nn.Module, before: dict[str, int], directory: Path, final_pt: Path | None
 ) -> tuple[Model, PruneRecord]:
     loaded = job.loaded
-    model, diff = export_checked(module, loaded.input_shape, directory / MODEL_FILE)
+    model, diff = export_checked(module, loaded.input_shape, directory / MODEL_FILE, loaded.model)
     record = _record(job, module, before, diff)
     meta: dict[str, Any] = {**carried_metadata(loaded.model), "pruning": record.to_dict()}
     meta["name"] = f"{loaded.name}-{_tag(job.cfg)}"
