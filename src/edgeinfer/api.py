@@ -56,8 +56,9 @@ def write_outputs(result: OptimizeResult, out_dir: str | Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     result.out_dir = str(out)
     winner = result.candidate(result.winner) if result.winner else None
-    if winner is not None and winner.config is not None and result.source_model is not None:
-        build(result.source_model, winner.config, out / "engine", overwrite=True, quiet=True)
+    model = result.candidate_models.get(result.winner or "", result.source_model)
+    if winner is not None and winner.config is not None and model is not None:
+        build(model, winner.config, out / "engine", overwrite=True, quiet=True)
         result.engine_dir = str(out / "engine")
     atomic_write_json(out / "report.json", result.to_dict())
     write_html(result, out / "report.html")

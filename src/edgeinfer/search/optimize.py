@@ -31,6 +31,7 @@ from edgeinfer.search.config import DEFAULT_FIDELITY_DATA, OptimizeConfig
 from edgeinfer.search.finalists import measure_finalists
 from edgeinfer.search.measure import EvalData, load_data
 from edgeinfer.search.phases import Search
+from edgeinfer.search.pruned import macs_vs_time, pruned_candidates
 from edgeinfer.search.results import CandidateResult, OptimizeResult
 from edgeinfer.search.select import select
 
@@ -112,6 +113,7 @@ def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine
     ref_cand = reference_candidate(cfg.threads)
     search.set_reference(ref_cand, ref)
     calib_data = cfg.calib or DEFAULT_FIDELITY_DATA
+    fingerprint = _calib_fingerprint(source, calib_data, cfg)
     cands, left_out = enumerate_candidates(
         cfg.backends,
         cfg.precisions,
@@ -120,10 +122,14 @@ def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine
         calib_data=calib_data,
         calib_samples=cfg.calib_samples,
         seed=cfg.seed,
-        calib_fingerprint=_calib_fingerprint(source, calib_data, cfg),
+        calib_fingerprint=fingerprint,
     )
     for what, why in left_out:
         search.notes.append(f"left out {what}: {why}")
+    cands += pruned_candidates(
+        source.model, cfg, calib_data=calib_data, calib_fingerprint=fingerprint,
+        log=search.log, late=search.late, notes=search.notes,
+    )  # fmt: skip
     _baseline(search, source, cfg)
     search.probe_all([c for c in cands if c.name != ref_cand.name])
     search.prune()
@@ -175,8 +181,10 @@ def run_search(
             _run_phases(search, cfg, source, ref)
         except KeyboardInterrupt:
             interrupted = True
+    search.notes += macs_vs_time(search.results)
     result = _finish(search, cfg, source, mode, note, t0, command, partial=interrupted)
     result.source_model = source.model
+    result.candidate_models = {n: c.model for n, c in search.cands.items() if c.model is not None}
     if interrupted:
         raise SearchInterrupted(result)
     return result
@@ -246,4 +254,3 @@ def check_budget(result: OptimizeResult) -> None:
 def _latency_text(result: OptimizeResult) -> str:
     ms = result.config.get("budget", {}).get("latency_budget_ms")
     return f", latency <= {ms:g} ms" if ms else ""
-

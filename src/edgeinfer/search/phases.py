@@ -31,6 +31,7 @@ from edgeinfer.search.measure import (
 )
 from edgeinfer.search.metrics import clearly_misses, clearly_passes, describe_quality, quality
 from edgeinfer.search.mixed import mixed_precision_search, quantizable_layers
+from edgeinfer.search.pruned import pruning_summary
 from edgeinfer.search.results import CandidateResult, MixedReport, Quality
 from edgeinfer.search.select import accuracy_violations, objective_value
 
@@ -125,9 +126,10 @@ class Search:
     def _probe(self, cand: Candidate, engine: Engine | None = None) -> CandidateResult:
 
         res = CandidateResult(cand.name, cand.config, role=cand.role)
+        res.pruning = pruning_summary(cand.model)
         self.results[cand.name], self.cands[cand.name] = res, cand
         try:
-            eng = engine or build(self.model, cand.config, quiet=True)
+            eng = engine or build(cand.model or self.model, cand.config, quiet=True)
         except Exception as exc:  # any backend failure: record it, go on with the rest
             res.status, res.error = "error", f"build failed: {first_line(exc)}"
             self.log(f"[red]✗[/] {escape(cand.name)}: {escape(res.error)}")
@@ -277,6 +279,7 @@ class Search:
             and r.latency is not None
             and not self._meets_accuracy(r.quality)
             and not r.error
+            and r.pruning is None  # mixed precision ranks the layers of the searched model
         ]
         if not int8:
             return
