@@ -86,12 +86,22 @@ def test_image_data_goes_through_the_models_stored_preprocessing(tmp_path: Path)
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "img.npz", x=rng.integers(0, 256, (24, 20, 20, 3), dtype=np.uint8))
     cfg = _cfg(f"npz:{tmp_path / 'img.npz'}")
-    inferred = calibration_data(_model(), cfg)
-    assert inferred.preprocess_source == "inferred"
+    with pytest.raises(DataError) as exc:  # images and no spec: refused, never guessed
+        calibration_data(_model(), cfg)
+    assert str(exc.value) == (
+        f"dataset 'npz:{tmp_path / 'img.npz'}' holds images but there is no preprocessing spec "
+        "and model 'conv_relu' stores none; edgeinfer does not guess one (resize and "
+        "normalization change every result); pass --preprocess "
+        "size=16x16,mean=M1/M2/M3,std=S1/S2/S3 (the resize, mean and std the model was "
+        "trained with; or imagenet) or store it once: edgeinfer meta MODEL.onnx --preprocess "
+        "SPEC -o MODEL-WITH-SPEC.onnx"
+    )
     spec = PreprocessSpec(size=(16, 16), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     stored = calibration_data(_model().with_meta(preprocess=spec.to_dict()), cfg)
     assert stored.preprocess_source == "model" and stored.preprocess == spec.to_dict()
-    assert stored.fingerprint != inferred.fingerprint
+    plain = PreprocessSpec(size=(16, 16))
+    other = calibration_data(_model().with_meta(preprocess=plain.to_dict()), cfg)
+    assert stored.fingerprint != other.fingerprint  # the normalization reaches the arrays
 
 
 def test_no_data_names_the_flag() -> None:
@@ -167,6 +177,7 @@ def test_any_key_change_invalidates(tmp_path: Path, change: str) -> None:
             tmp_path / "a.npz",
             x=np.random.default_rng(0).integers(0, 255, (32, 20, 20, 3), dtype=np.uint8),
         )
+        model = model.with_meta(preprocess=PreprocessSpec(size=(16, 16)).to_dict())
     first = calibrate(model, base)
     cfg, m = base, model
     if change in _CONFIG_CHANGES:
@@ -265,3 +276,56 @@ def test_large_batches_are_split_to_bound_calibration_memory() -> None:
     chunks = _chunks(big)
     assert sum(c["x"].shape[0] for c in chunks) == 16
     assert max(c["x"].shape[0] for c in chunks) == 1
+
+
+# -- integrity (issue 12) ------------------------------------------------------------------------
+def _edit_cache(path: Path, reseal: bool, **ranges: list[float]) -> None:
+    from edgeinfer.calibration.table import cache_integrity
+
+    data = json.loads(path.read_text())
+    data["ranges"].update(ranges)
+    if reseal:
+        data["integrity"] = cache_integrity(data)
+    path.write_text(json.dumps(data))
+
+
+def test_edited_ranges_are_refused_or_recomputed(tmp_path: Path) -> None:
+    cache = tmp_path / "calib.json"
+    cfg = _cfg(write_calib(tmp_path / "a.npz"))
+    first = calibrate(_model(), cfg, cache=cache)
+    name = sorted(first.ranges)[0]
+    _edit_cache(cache, reseal=False, **{name: [-1000.0, 1000.0]})
+    with pytest.raises(
+        DataError,
+        match=r"does not match its integrity digest \(edited or corrupted\); delete it and build "
+        "again to recalibrate",
+    ):
+        calibrate(_model(), cfg, cache=cache)
+    own = calibrate(_model(), cfg)  # edgeinfer's own cache entry: recomputed, never reused
+    assert own.path is not None
+    _edit_cache(own.path, reseal=False, **{name: [-1000.0, 1000.0]})
+    again = calibrate(_model(), cfg)
+    assert not again.from_cache and again.ranges[name] == first.ranges[name]
+
+
+def test_invalid_ranges_and_old_versions_are_refused(tmp_path: Path) -> None:
+    cache = tmp_path / "calib.json"
+    cfg = _cfg(write_calib(tmp_path / "a.npz"))
+    name = sorted(calibrate(_model(), cfg, cache=cache).ranges)[0]
+    _edit_cache(cache, reseal=True, **{name: [5.0, -5.0]})
+    with pytest.raises(DataError, match=rf"has an invalid range \[5.0, -5.0\] for '{name}'"):
+        CalibrationTable.load(cache)
+    data = json.loads(cache.read_text())
+    data["version"] = 1
+    cache.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"is an old calibration cache \(version 1\) without"):
+        CalibrationTable.load(cache)
+
+
+def test_fifo_as_calibration_cache_is_refused(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "calib.json"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="calibration cache '.*' is a FIFO"):
+        CalibrationTable.load(fifo)

@@ -46,10 +46,10 @@ def test_pruned_candidates_are_measured_and_reported(tmp_path: Path) -> None:
     finetune = FinetuneConfig(epochs=1, train=f"npz:{data}", batch_size=32)
     res = optimize(model, _cfg(data, prune_ratios=(0.5,), prune_finetune=finetune, finalists=8))
     pruned = [c for c in res.candidates if c.name.startswith("channel50%/")]
-    assert {c.name for c in pruned} == {
+    assert {c.name for c in pruned} - {"channel50%/onnxruntime/fp32 t1"} == {
         "channel50%/onnxruntime/fp32",
         "channel50%/onnxruntime/int8(percentile)",  # one calibrator on pruned models
-    }
+    }  # (a one-thread variant of the fastest finalist, when it is a pruned one, is pruned too)
     for c in pruned:
         assert c.pruning is not None and c.quality is not None and c.latency is not None
         assert c.pruning["macs_after"] < c.pruning["macs_before"] and c.pruning["epochs"] == 1

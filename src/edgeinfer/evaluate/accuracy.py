@@ -21,7 +21,7 @@ from edgeinfer.builder import load_runner, resolve_engine
 from edgeinfer.data.datasets import Dataset, image_input, iter_batches, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.evaluate.corruptions import image_transform
-from edgeinfer.evaluate.metrics import top_k
+from edgeinfer.evaluate.metrics import top_k, wilson_interval
 from edgeinfer.evaluate.running import (
     batch_size_for,
     fixed_batch,
@@ -44,20 +44,6 @@ __all__ = [
     "wilson_interval",
 ]
 
-Z95 = 1.959963984540054
-
-
-def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion ``k/n`` (95 % by default)."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    lo = 0.0 if k == 0 else max(0.0, centre - half)
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return (lo, hi)
 
 
 @dataclass(frozen=True)
@@ -183,13 +169,25 @@ def label_map(
 ) -> np.ndarray | None:
     """Map dataset class indices to model class indices by name, when they differ in order.
 
-    Returns None when no remapping is needed (or possible: names not all known to the model).
+    Returns None when no remapping is needed: same order, no names on one side, or numeric
+    names (class folders named by index).
+
+    Raises:
+        DataError: the dataset names classes the model does not know (never mapped by
+            position: that would score against the wrong classes).
     """
     if not ds_labels or not model_labels or list(ds_labels) == list(model_labels)[: len(ds_labels)]:
         return None
     index = {str(n): i for i, n in enumerate(model_labels)}
-    if not all(str(n) in index for n in ds_labels):
-        return None
+    unknown = [str(n) for n in ds_labels if str(n) not in index]
+    if unknown and all(str(n).isdigit() for n in ds_labels):
+        return None  # class indices, not names
+    if unknown:
+        raise DataError(
+            f"the dataset names {len(unknown)} class(es) the model does not know (e.g. "
+            f"'{unknown[0]}'; the model's classes are '{model_labels[0]}', …); use the "
+            "model's class names in labels.csv or the folder names, or class indices"
+        )
     return np.array([index[str(n)] for n in ds_labels], dtype=np.int64)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from edgeinfer.errors import EdgeInferError
 from edgeinfer.model import Model
+from edgeinfer.passes.opset import per_channel_possible
 from edgeinfer.prune import PruneConfig, prune
 from edgeinfer.search.candidates import Candidate, enumerate_candidates
 from edgeinfer.search.config import OptimizeConfig
@@ -56,6 +57,7 @@ def pruned_candidates(
     cfg: OptimizeConfig,
     *,
     calib_data: str,
+    calib_samples: int,
     calib_fingerprint: str | None,
     log: Callable[[str], None],
     late: Callable[[], bool],
@@ -67,6 +69,7 @@ def pruned_candidates(
         model: the searched model (its ``torch_source`` is pruned).
         cfg: the search settings (ratios, fine-tuning, backends, precisions, threads).
         calib_data: calibration data of the INT8 candidates (as for the unpruned ones).
+        calib_samples: calibration samples (as for the unpruned ones).
         calib_fingerprint: its content hash.
         log: progress lines.
         late: whether the time budget is spent (no further ratio is pruned then).
@@ -87,7 +90,8 @@ def pruned_candidates(
             continue
         pruned = _prune(model, cfg, ratio, log, notes)
         if pruned is not None:
-            out += _variants(pruned, cfg, ratio, calib_data, calib_fingerprint, notes)
+            calib = (calib_data, calib_samples, calib_fingerprint)
+            out += _variants(pruned, cfg, ratio, calib, notes)
     return out
 
 
@@ -120,17 +124,22 @@ def _variants(
     pruned: Model,
     cfg: OptimizeConfig,
     ratio: float,
-    calib_data: str,
-    fingerprint: str | None,
+    calib: tuple[str, int, str | None],
     notes: list[str],
 ) -> list[Candidate]:
     """Every backend/precision of the search on the pruned model (INT8 with the first
-    calibrator only: pruning multiplies the candidates already).
+    calibrator only: pruning multiplies the candidates already); ``calib`` is the data,
+    sample count and fingerprint of the unpruned INT8 candidates.
     """
     calibrators = (cfg.calibrators or ("percentile",))[:1]
+    int8 = cfg.precisions is None or "int8" in cfg.precisions
+    per_channel, why = per_channel_possible(pruned) if int8 else (True, None)
+    if why:
+        notes.append(f"{_tag(ratio)}: INT8 candidates use per-tensor weights: {why}")
     cands, left_out = enumerate_candidates(
-        cfg.backends, cfg.precisions, calibrators, threads=cfg.threads, calib_data=calib_data,
-        calib_samples=cfg.calib_samples, seed=cfg.seed, calib_fingerprint=fingerprint,
+        cfg.backends, cfg.precisions, calibrators, threads=cfg.threads, calib_data=calib[0],
+        calib_samples=calib[1], seed=cfg.seed, calib_fingerprint=calib[2],
+        per_channel=per_channel,
     )  # fmt: skip
     notes.extend(f"left out {_tag(ratio)}/{what}: {why}" for what, why in left_out)
     return [replace(c, name=f"{_tag(ratio)}/{c.name}", role="", model=pruned) for c in cands]
