@@ -105,7 +105,8 @@ def test_macs_vs_time_says_when_fewer_macs_did_not_mean_less_time() -> None:
         "channel70%/onnxruntime/fp32: 0.10x the MACs of onnxruntime/fp32, 0.83x its speed "
         "(NOT faster; p50 1.200 vs 1.000 ms, interleaved)",
         "channel70%/onnxruntime/int8(percentile): 0.10x the MACs of onnxruntime/int8(percentile), "
-        "1.00x its speed (about as fast; p50 0.500 vs 0.500 ms, probe)",
+        "1.00x its speed (about as fast; p50 0.500 vs 0.500 ms, quick probes only, not "
+        "interleaved: rough on a busy host)",
     ]
 
 

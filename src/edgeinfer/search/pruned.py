@@ -159,7 +159,8 @@ def macs_vs_time(results: Mapping[str, CandidateResult]) -> list[str]:
             continue
         macs = p["macs_after"] / p["macs_before"]
         speed = base.latency.p50 / r.latency.p50 if r.latency.p50 > 0 else math.inf
-        how = "interleaved" if r.latency_source == base.latency_source == "interleaved" else "probe"
+        both = r.latency_source == base.latency_source == "interleaved"
+        how = "interleaved" if both else "quick probes only, not interleaved: rough on a busy host"
         verdict = "faster" if speed >= 1.05 else "NOT faster" if speed < 0.95 else "about as fast"
         out.append(
             f"{name}: {macs:.2f}x the MACs of {base.name}, {speed:.2f}x its speed "
