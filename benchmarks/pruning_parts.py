@@ -258,7 +258,7 @@ def ov_sparse(args: Any, out: dict[str, Any], print_rows: Any) -> list[str]:
         {k: (lambda r=r: r.infer({0: feed})) for k, r in compiled.items()},
         rounds=10 if not args.quick else 2, per_round=200 if not args.quick else 20, warmup=50, pause_s=0.02,
     )  # fmt: skip
-    isa = current_host().isa
+    isa = current_host().isa_flags
     res = {
         "amx": any("amx" in f for f in isa),
         "layer": "3 x FullyConnected 1024x1024, INT8 (QDQ minmax), 80% zero weights (L1 unstructured)",
