@@ -20,6 +20,7 @@ from edgeinfer import serde
 from edgeinfer.backends.onnxruntime.settings import OrtOptions
 from edgeinfer.backends.openvino.settings import OpenVinoSettings
 from edgeinfer.backends.options import NoOptions
+from edgeinfer.backends.torch.settings import TorchSettings
 from edgeinfer.bench.latency import BenchConfig
 from edgeinfer.bench.pipeline import PipelineConfig
 from edgeinfer.config import BuildConfig, CalibrationConfig
@@ -157,6 +158,22 @@ CONFIGS = [
             fast_bias_correction=False,
         ),
         ("fast_bias_correction", [1]),
+    ),
+    Case(
+        TorchSettings,
+        TorchSettings(
+            device="cuda",
+            compile="inductor",
+            autotune=True,
+            artifact="inductor",
+            batch="1,8",
+            cuda_graphs=False,
+            channels_last=True,
+            fold_bn=False,
+            verify_load=False,
+            device_index=1,
+        ),
+        ("cuda_graphs", [1]),
     ),
     Case(NoOptions, NoOptions(), ("version", "one")),
     Case(

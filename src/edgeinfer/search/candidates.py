@@ -141,6 +141,7 @@ def enumerate_candidates(
     calib_samples: int = 128,
     seed: int = 0,
     calib_fingerprint: str | None = None,
+    torch_source: bool = True,
     per_channel: bool = True,
 ) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """All candidates to try, and ``(what, why)`` for combinations left out.
@@ -154,6 +155,8 @@ def enumerate_candidates(
         calib_samples: calibration samples per INT8 build.
         seed: seed of the calibration subset.
         calib_fingerprint: content hash of the calibration data (part of engine cache keys).
+        torch_source: the model has a PyTorch source (else backends that build from the
+            module are left out).
         per_channel: per-channel INT8 weights (False: per-tensor variants instead, for
             models where per-channel cannot be built, e.g. an opset the converter cannot
             upgrade to 13).
@@ -182,6 +185,9 @@ def enumerate_candidates(
                 raise
             left_out.append((backend, str(exc)))
             continue
+        if not torch_source and backend_class(backend).capabilities.needs_torch_source:
+            left_out.append((backend, "it builds from a PyTorch source and the model has none"))
+            continue
         for precision in precisions or supported:
             if precision not in supported:
                 left_out.append((f"{backend}/{precision}", f"{backend} has no {precision}"))
@@ -202,7 +208,8 @@ def _add_configs(
     if precision == "int8":
         configs = _int8_configs(backend, threads, *int8)
     else:
-        configs = [BuildConfig(backend, precision, threads)]
+        sets = backend_class(backend).capabilities.search_options
+        configs = [BuildConfig(backend, precision, threads, options=opts) for opts in sets]
     for cfg in configs:
         why = _check(cfg)
         if why:

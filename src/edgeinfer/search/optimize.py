@@ -132,6 +132,7 @@ def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine
         seed=cfg.seed,
         calib_fingerprint=fingerprint,
         per_channel=per_channel,
+        torch_source=source.model.torch_source is not None,
     )
     for what, why in left_out:
         search.notes.append(f"left out {what}: {why}")

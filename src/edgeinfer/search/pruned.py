@@ -139,7 +139,7 @@ def _variants(
     cands, left_out = enumerate_candidates(
         cfg.backends, cfg.precisions, calibrators, threads=cfg.threads, calib_data=calib[0],
         calib_samples=calib[1], seed=cfg.seed, calib_fingerprint=calib[2],
-        per_channel=per_channel,
+        per_channel=per_channel, torch_source=pruned.torch_source is not None,
     )  # fmt: skip
     notes.extend(f"left out {_tag(ratio)}/{what}: {why}" for what, why in left_out)
     return [replace(c, name=f"{_tag(ratio)}/{c.name}", role="", model=pruned) for c in cands]
