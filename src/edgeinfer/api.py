@@ -101,27 +101,27 @@ def write_outputs(result: OptimizeResult, out_dir: str | Path, *, force: bool = 
     result.out_dir = str(out)
     winner = result.candidate(result.winner) if result.winner else None
     sections = []
-    if winner is not None and winner.config is not None and result.source_model is not None:
-        engine = build(
-            result.source_model, winner.config, out / ENGINE_DIR, overwrite=True, quiet=True
-        )
+    # A pruned winner is built from its own (pruned) model.
+    model = result.candidate_models.get(result.winner or "", result.source_model)
+    if winner is not None and winner.config is not None and model is not None:
+        engine = build(model, winner.config, out / ENGINE_DIR, overwrite=True, quiet=True)
         result.engine_dir = str(out / ENGINE_DIR)
-        sections.append(_winner_profile(engine, result))
+        sections.append(_winner_profile(engine, model))
     atomic_write_json(out / REPORT_FILES[0], result.to_dict())
     write_html(result, out / REPORT_FILES[1], sections=sections)
 
 
-def _winner_profile(engine: Engine, result: OptimizeResult) -> str:
+def _winner_profile(engine: Engine, model: Model) -> str:
     """The winning engine's per-layer profile as an HTML section (a short one: 30 inferences
-    in 3 rounds); a note when its backend has no per-layer profiler.
+    in 3 rounds), layers named after ``model``'s nodes; a note when its backend has no
+    per-layer profiler.
     """
-    assert result.source_model is not None
     try:
         with load_runner(engine) as runner:
             prof = profile_runner(
                 runner,
                 ProfileConfig(iterations=30, rounds=3, warmup=5),
-                source=result.source_model.proto.graph,
+                source=model.proto.graph,
                 quiet=True,
             )
     except BackendError as exc:

@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "compare",
     "profile",
     "optimize",
+    "prune",
     "info",
     "meta",
     "calib",

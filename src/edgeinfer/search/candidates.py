@@ -8,12 +8,16 @@ not support on this host, a missing extra) are returned as skipped with the reas
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from edgeinfer.backends import backend_class, find_backends, get_backend
 from edgeinfer.backends.base import Int8Route
 from edgeinfer.config import PRECISIONS, BuildConfig, CalibrationConfig
 from edgeinfer.errors import BackendError, ConfigError, EdgeInferError
+
+if TYPE_CHECKING:
+    from edgeinfer.model import Model
 
 DEFAULT_CALIBRATORS = ("percentile", "minmax")
 
@@ -40,6 +44,8 @@ class Candidate:
     name: str
     config: BuildConfig
     role: str = ""  # "reference" (the FP32 engine fidelity is measured against) or ""
+    # The model it builds: None for the searched model; a pruned variant carries its own.
+    model: Model | None = field(default=None, compare=False, repr=False)
 
 
 def candidate_name(config: BuildConfig, *, show_threads: bool = False) -> str:
@@ -223,7 +229,10 @@ def reference_candidate(threads: int | None) -> Candidate:
 def thread_variant(candidate: Candidate, threads: int) -> Candidate:
     """The same candidate run with ``threads`` intra-op threads."""
     cfg = candidate.config.replace(threads=threads)
-    return Candidate(candidate_name(cfg, show_threads=True), cfg, "")
+    base = candidate_name(candidate.config)
+    # A pruned variant's name starts with its model's tag ("channel50%/"): keep it.
+    prefix = candidate.name.removesuffix(base) if candidate.name.endswith(base) else ""
+    return replace(candidate, name=prefix + candidate_name(cfg, show_threads=True), config=cfg, role="")
 
 
 def mixed_variant(candidate: Candidate, exclude: Sequence[str]) -> Candidate:

@@ -205,6 +205,8 @@ class CandidateResult:
         round_ratios: its per-round p50 / the baseline's (interleaved rounds).
         unstable: the machine disturbed its latency measurement (``stability`` says how).
         stability: the verdict on its latency measurement and its evidence.
+        pruning: for a pruned variant: method, ratio, MACs and parameters before/after,
+            fine-tuning epochs and seconds (None: the searched model itself).
     """
 
     name: str
@@ -232,6 +234,7 @@ class CandidateResult:
     round_ratios: list[float] = field(default_factory=list)
     unstable: bool = False
     stability: dict[str, Any] | None = None
+    pruning: dict[str, Any] | None = None
 
     @property
     def usable(self) -> bool:
@@ -379,6 +382,10 @@ class OptimizeResult:
     version: int = RESULT_VERSION
     # The searched model, to build the winner from (in memory only; not serialized).
     source_model: Any = field(default=None, repr=False, compare=False, metadata=serde.SKIP)
+    # The models of candidates built from another model (pruned variants), by name.
+    candidate_models: dict[str, Any] = field(
+        default_factory=dict, repr=False, compare=False, metadata=serde.SKIP
+    )
 
     def candidate(self, name: str) -> CandidateResult:
         """The result of candidate ``name``.
@@ -395,7 +402,8 @@ class OptimizeResult:
         """The ``report.json`` data: the fields, every candidate and mixed-precision report;
         strict JSON (:func:`edgeinfer.fileio.json_safe`: NaN and infinities as null).
         """
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source_model"}
+        skip = ("source_model", "candidate_models")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         data["candidates"] = [c.to_dict() for c in self.candidates]
         data["mixed"] = [m.to_dict() for m in self.mixed]
         for key in ("pareto", "closest", "skipped", "notes", "warnings"):
@@ -406,7 +414,7 @@ class OptimizeResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OptimizeResult:
         """Parse ``report.json`` data (:meth:`to_dict`; keys of newer reports are ignored)."""
-        known = {f.name for f in fields(cls)} - {"source_model"}
+        known = {f.name for f in fields(cls)} - {"source_model", "candidate_models"}
         kw = {k: v for k, v in data.items() if k in known}
         kw["candidates"] = [CandidateResult.from_dict(c) for c in data.get("candidates", ())]
         kw["mixed"] = [MixedReport.from_dict(m) for m in data.get("mixed", ())]
