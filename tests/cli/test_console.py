@@ -69,3 +69,16 @@ def test_command_console_routes_and_restores(capsys: pytest.CaptureFixture[str])
         print("shown")
         assert root.level == before
     assert capsys.readouterr().err == "shown\n"
+
+
+def test_onnxruntime_tracebacks_are_kept_off_the_console() -> None:
+    """ONNX Runtime's quantization tools log tracebacks at ERROR (e.g. a failed pre-processing
+    optimization) for failures edgeinfer reports in one line.
+    """
+    ort_logger = logging.getLogger("onnxruntime.quantization.shape_inference")
+    before = logging.getLogger("onnxruntime").level
+    with command_console():
+        assert not ort_logger.isEnabledFor(logging.ERROR)
+    assert logging.getLogger("onnxruntime").level == before
+    with command_console(debug=True):
+        assert ort_logger.isEnabledFor(logging.ERROR)

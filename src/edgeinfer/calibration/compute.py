@@ -167,7 +167,7 @@ def run_calibrator(
     with tempfile.TemporaryDirectory(prefix="edgeinfer-calib-") as tmp:
         src = Path(tmp) / "model.onnx"
         model.save(src)
-        large = model.proto.ByteSize() > 2**31 - 1
+        large = model.large
         try:
             calibrator = create_calibrator(
                 src,

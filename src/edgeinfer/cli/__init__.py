@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "optimize",
     "info",
     "calib",
+    "debug",
     "ros",
     "zoo",
 )

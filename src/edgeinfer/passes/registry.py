@@ -33,11 +33,15 @@ class PassContext:
         quiet: no progress bars.
         calibration_table: precomputed INT8 ranges (None: calibrate, cached).
         quant_preprocess: run ONNX Runtime's quantization pre-processing before INT8.
+        reduce_range: INT8 with 7-bit weights (the backend decides it from the CPU's ISA).
+        quantize_outputs: INT8 also quantizes the graph outputs.
     """
 
     quiet: bool | None = None
     calibration_table: CalibrationTable | None = None
     quant_preprocess: bool = True
+    reduce_range: bool = False
+    quantize_outputs: bool = False
 
 
 PassFactory = Callable[["BuildConfig", PassContext], "Pass"]
