@@ -31,7 +31,8 @@ def int8_config(
     config: BuildConfig, *, preprocess: bool = True, context: PassContext | None = None
 ) -> Int8Config:
     """The :class:`Int8Config` a build config asks for (calibration + exclude), with the
-    backend's INT8 choices from ``context`` (reduce_range, output quantization).
+    backend's INT8 choices from ``context`` (reduce_range, output quantization, bias
+    correction).
     """
     ctx = context or PassContext()
     return Int8Config(
@@ -40,6 +41,7 @@ def int8_config(
         preprocess=preprocess,
         reduce_range=ctx.reduce_range,
         quantize_outputs=ctx.quantize_outputs,
+        bias_correction=ctx.bias_correction,
     )
 
 

@@ -35,6 +35,7 @@ class PassContext:
         quant_preprocess: run ONNX Runtime's quantization pre-processing before INT8.
         reduce_range: INT8 with 7-bit weights (the backend decides it from the CPU's ISA).
         quantize_outputs: INT8 also quantizes the graph outputs.
+        bias_correction: INT8 corrects the biases layer by layer (NNCF's algorithm).
     """
 
     quiet: bool | None = None
@@ -42,6 +43,7 @@ class PassContext:
     quant_preprocess: bool = True
     reduce_range: bool = False
     quantize_outputs: bool = False
+    bias_correction: bool = False
 
 
 PassFactory = Callable[["BuildConfig", PassContext], "Pass"]

@@ -37,7 +37,9 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
     capabilities = Capabilities(
         precisions=("fp32", "fp16", "int8"),
         int8_routes=(Int8Route("qdq"),),
-        precision_options=frozenset({"quant_preprocess", "reduce_range", "quantize_outputs"}),
+        precision_options=frozenset(
+            {"quant_preprocess", "reduce_range", "quantize_outputs", "bias_correction"}
+        ),
         reference=True,
     )
     options_type = OrtOptions
@@ -124,6 +126,7 @@ def _int8_context(
         quant_preprocess=options.quant_preprocess,
         reduce_range=reduce,
         quantize_outputs=options.quantize_outputs,
+        bias_correction=options.bias_correction,
     )
     return context, [note], {"int8_isa": isa.record(fix)}
 

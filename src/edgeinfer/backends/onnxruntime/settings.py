@@ -31,6 +31,8 @@ class OrtOptions:
         reduce_range: INT8 with 7-bit weights: ``auto`` (on exactly where the CPU has no
             VNNI, so u8 x s8 pair sums cannot saturate), ``true`` or ``false``.
         quantize_outputs: also quantize the graph outputs (default: they stay float).
+        bias_correction: INT8 biases corrected layer by layer on the calibration data
+            (NNCF's sequential bias correction; needs the openvino extra).
         version: format version of these options.
     """
 
@@ -41,6 +43,7 @@ class OrtOptions:
     quant_preprocess: bool = True
     reduce_range: bool | str = "auto"
     quantize_outputs: bool = False
+    bias_correction: bool = False
     version: int = ORT_OPTIONS_VERSION
 
     def __post_init__(self) -> None:

@@ -1,0 +1,294 @@
+"""INT8 that keeps accuracy: recipes, ISA-aware quantization, mixed INT8/BF16, vs peer defaults.
+
+Sections (``--section``, repeatable; default all):
+
+* ``mnv2``: MobileNetV2 (real ImageNet weights) on 2 x 500 real-photo crops (``photos:500``
+  seeds 0 and 2; calibration ``photos`` 256 crops seed 1): confident flips (FP32 p1 >= 0.5, as
+  the default budget says; and with a margin p1 - p2 >= 0.1), top-1-in-top-5 misses and
+  all-crop agreement, for the peer defaults (ONNX Runtime's own quantizer, OpenVINO defaults,
+  OpenVINO + NNCF defaults, ONNX Runtime FP32) and edgeinfer's recipes, including mixed
+  INT8/FP32 (ONNX Runtime) and INT8/BF16 (OpenVINO) from ``debug precision``'s ranking;
+* ``latency``: the same engines at batch 1, interleaved rounds, ratios to the fastest peer;
+* ``fashion``: fashion-cnn top-1 on the 10k Fashion-MNIST test set, FP32 vs INT8;
+* ``ppocr``: PP-OCRv4 detector, cosine similarity to FP32 on 30 real-photo crops at 640x640.
+
+``--isa avx2`` reruns the sections in a child process with ``ONEDNN_MAX_CPU_ISA=AVX2`` (OpenVINO
+runs oneDNN's AVX2 INT8 kernels: the saturating non-VNNI path) and ``EDGEINFER_INT8_ISA=avx2``
+(edgeinfer takes the non-VNNI decisions). ONNX Runtime's kernels cannot be forced: its rows
+on ``avx2`` show the non-VNNI *decisions* with this CPU's VNNI/AMX kernels and are marked so.
+
+    python benchmarks/int8_quality.py [--section mnv2 ...] [--isa native|avx2|both] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import console, header, run_main, save
+from int8_metrics import classify, dense, fmt_cls
+from int8_peers import Engine, edgeinfer_engine, peer_engines
+
+from edgeinfer.calibration import CalibrationConfig
+from edgeinfer.config import BuildConfig
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def _arrays(model: Any, spec: str, seed: int, limit: int | None = None) -> np.ndarray:
+    from edgeinfer.data.datasets import iter_batches, open_dataset
+    from edgeinfer.data.specs import resolve_preprocess
+
+    ds = open_dataset(spec, seed=seed, limit=limit)
+    pre, _ = resolve_preprocess(ds, model)
+    shape = model.inputs[0]
+    return np.concatenate([x for x, _ in iter_batches(ds, pre, 50, input_shape=shape)])
+
+
+def _labels(spec: str) -> np.ndarray:
+    from edgeinfer.data.datasets import open_dataset
+
+    ds = open_dataset(spec)
+    return np.asarray([ds.label(i) for i in range(len(ds))])
+
+
+def _mnv2_configs(
+    cal: CalibrationConfig, threads: int, ranking: dict[str, list[str]], ks: list[int]
+) -> dict[str, BuildConfig]:
+    ort = {"backend": "onnxruntime", "threads": threads, "precision": "int8", "calibration": cal}
+    ov = {"backend": "openvino", "threads": threads}
+    nncf = {"quantizer": "nncf"}
+    out = {
+        "edgeinfer ORT int8 (percentile, outputs float)": BuildConfig(**ort),
+        "edgeinfer ORT int8 + bias correction": BuildConfig(
+            **ort, options={"bias_correction": True}
+        ),
+        "edgeinfer OV bf16": BuildConfig(**ov, precision="bf16"),
+        "edgeinfer OV int8 NNCF (full bias correction)": BuildConfig(
+            **ov, precision="int8", calibration=cal, options=nncf
+        ),
+    }
+    for k in ks:
+        if ranking.get("qdq"):
+            out[f"edgeinfer ORT int8 + BC, top {k} layers FP32"] = BuildConfig(
+                **ort, options={"bias_correction": True}, exclude=tuple(ranking["qdq"][:k])
+            )
+        if ranking.get("nncf"):
+            out[f"edgeinfer OV int8 NNCF, top {k} layers bf16"] = BuildConfig(
+                **ov,
+                precision="int8",
+                calibration=cal,
+                exclude=tuple(ranking["nncf"][:k]),
+                options={**nncf, "inference_precision": "bf16"},
+            )
+    return out
+
+
+def _ranking(
+    model: Any, cal: CalibrationConfig, quantizer: str, samples: int, path: Path
+) -> list[str]:
+    """debug precision's ranking (cached in ``path``)."""
+    from edgeinfer.evaluate.layerwise import diagnose_precision
+
+    if path.exists():
+        data = json.loads(path.read_text())
+        if data.get("calibration") == cal.to_dict():
+            return [x["name"] for x in data["layers"] if x["gain"] > 0]
+    report = diagnose_precision(
+        model,
+        BuildConfig(precision="int8", calibration=cal),
+        samples=samples,
+        quantizer=quantizer,
+        quiet=True,
+    )
+    save(path, {**header(), **report.to_dict(), "calibration": cal.to_dict()})
+    return report.ranking()
+
+
+def section_mnv2(args: argparse.Namespace, isa: str) -> dict[str, Any]:
+    from edgeinfer import zoo
+
+    model = zoo.get_model("mobilenetv2-imagenet")
+    n_cal, n_eval = (64, 100) if args.quick else (256, 500)
+    cal = CalibrationConfig(method="percentile", samples=n_cal, data="photos", seed=1)
+    calib = _arrays(model, f"photos:{n_cal}", 1)
+    sets = {f"s{s}": _arrays(model, f"photos:{n_eval}", s) for s in (0, 2)}
+    ranking = {}
+    if not args.quick:
+        for q in ("qdq", "nncf"):
+            ranking[q] = _ranking(
+                model, cal, q, 32, RESULTS / f"int8_quality_ranking_{q}_{isa}.json"
+            )
+    engines: dict[str, Engine] = peer_engines(model, calib, args.threads)
+    ks = [] if args.quick else args.mixed_k
+    for name, cfg in _mnv2_configs(cal, args.threads, ranking, ks).items():
+        engines[name] = edgeinfer_engine(model, cfg)
+    reference = {k: engines["ORT FP32 (peer)"].run(x) for k, x in sets.items()}
+    rows = []
+    for name, engine in engines.items():
+        t0 = time.perf_counter()
+        outs = {k: engine.run(x) for k, x in sets.items()}
+        per_set = {k: classify(reference[k], outs[k]) for k in sets}
+        rows.append(
+            {
+                "engine": name,
+                "kind": engine.kind,
+                "executes": engine.executes,
+                "notes": engine.notes,
+                "sets": per_set,
+                "eval_s": time.perf_counter() - t0,
+            }
+        )
+        console().print(f"{name}: " + " | ".join(fmt_cls(v) for v in per_set.values()))
+    engines_out = {"engines": engines}
+    return {"rows": rows, "ranking": ranking, "calibration": cal.to_dict(), **engines_out}
+
+
+def section_latency(
+    args: argparse.Namespace, engines: dict[str, Engine], model_input: np.ndarray
+) -> dict[str, Any]:
+    from _common import interleaved, latency_stats
+
+    feed = np.ascontiguousarray(model_input[:1])
+    fns = {name: e.timer(feed) for name, e in engines.items() if e.timer(feed) is not None}
+    rounds, per_round = (4, 10) if args.quick else (args.rounds, args.per_round)
+    samples = interleaved(fns, rounds=rounds, per_round=per_round, warmup=20, pause_s=0.05)  # type: ignore[arg-type]
+    stats = {k: latency_stats(v).to_dict() for k, v in samples.items()}
+    for name, s in stats.items():
+        console().print(f"{name}: p50 {s['p50']:.3f} ms  p90 {s['p90']:.3f}  p99 {s['p99']:.3f}")
+    return stats
+
+
+def section_fashion(args: argparse.Namespace) -> dict[str, Any]:
+    from edgeinfer import zoo
+
+    model = zoo.get_model("fashion-cnn")
+    x = _arrays(model, "fashion-mnist:test", 0)
+    y = _labels("fashion-mnist:test")
+    cal = CalibrationConfig(method="percentile", samples=256, data="fashion-mnist:train", seed=1)
+    configs = {
+        "ORT FP32": BuildConfig(),
+        "edgeinfer ORT int8": BuildConfig(precision="int8", calibration=cal),
+        "edgeinfer OV int8 NNCF": BuildConfig(
+            backend="openvino", precision="int8", calibration=cal, options={"quantizer": "nncf"}
+        ),
+        "edgeinfer OV int8 QDQ": BuildConfig(backend="openvino", precision="int8", calibration=cal),
+    }
+    rows = []
+    for name, cfg in configs.items():
+        e = edgeinfer_engine(model, cfg.replace(threads=args.threads))
+        out = e.run(x)
+        top1 = float(np.mean(out.argmax(1) == y))
+        rows.append({"engine": name, "top1": top1, "executes": e.executes, "notes": e.notes})
+        console().print(f"{name}: top-1 {100 * top1:.2f}%")
+    base = rows[0]["top1"]
+    for r in rows:
+        r["drop_pts"] = 100 * (base - r["top1"])
+    return {"rows": rows, "n": len(y)}
+
+
+def section_ppocr(args: argparse.Namespace) -> dict[str, Any]:
+    from edgeinfer import zoo
+
+    model = zoo.get_model("ppocr-det")
+    x = _arrays(model, "photos:30", 0)
+    cal = CalibrationConfig(method="percentile", samples=32, data="photos", seed=1, batch_size=4)
+    configs = {
+        "ORT FP32": BuildConfig(),
+        "OV bf16": BuildConfig(backend="openvino", precision="bf16"),
+        "edgeinfer ORT int8": BuildConfig(precision="int8", calibration=cal),
+        "edgeinfer ORT int8 + bias correction": BuildConfig(
+            precision="int8", calibration=cal, options={"bias_correction": True}
+        ),
+        "edgeinfer OV int8 NNCF": BuildConfig(
+            backend="openvino", precision="int8", calibration=cal, options={"quantizer": "nncf"}
+        ),
+    }
+    ref = None
+    rows = []
+    for name, cfg in configs.items():
+        e = edgeinfer_engine(model, cfg.replace(threads=args.threads))
+        out = e.run(x, batch=2)
+        ref = out if ref is None else ref
+        rows.append({"engine": name, **dense(ref, out), "executes": e.executes, "notes": e.notes})
+        console().print(f"{name}: cosine {rows[-1]['cosine']:.4f} SNR {rows[-1]['snr_db']:.1f} dB")
+    return {"rows": rows, "n": len(x)}
+
+
+def _child(args: argparse.Namespace) -> dict[str, Any]:
+    """Run this script for the forced-AVX2 path in a child process (env set before import)."""
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "EDGEINFER_INT8_ISA": "avx2"}
+    out = RESULTS / "int8_quality_avx2.json"
+    cmd = [
+        sys.executable,
+        __file__,
+        "--isa",
+        "avx2-child",
+        "--json",
+        str(out),
+        "--threads",
+        str(args.threads),
+    ]
+    cmd += [a for s in args.section for a in ("--section", s)] + (["--quick"] if args.quick else [])
+    subprocess.run(cmd, env=env, check=True)
+    return json.loads(out.read_text())
+
+
+def run_sections(args: argparse.Namespace, isa: str) -> dict[str, Any]:
+    results: dict[str, Any] = {"isa": isa, **header()}
+    sections = args.section or ["mnv2", "latency", "fashion", "ppocr"]
+    if "mnv2" in sections or "latency" in sections:
+        mnv2 = section_mnv2(args, isa)
+        engines = mnv2.pop("engines")
+        results["mnv2"] = mnv2
+        if "latency" in sections:
+            from edgeinfer import zoo
+
+            x = _arrays(zoo.get_model("mobilenetv2-imagenet"), "photos:1", 0)
+            results["latency"] = section_latency(args, engines, x)
+    if "fashion" in sections:
+        results["fashion"] = section_fashion(args)
+    if "ppocr" in sections:
+        results["ppocr"] = section_ppocr(args)
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--section", action="append", default=[], choices=["mnv2", "latency", "fashion", "ppocr"]
+    )
+    ap.add_argument("--isa", default="native", choices=["native", "avx2", "both", "avx2-child"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--per-round", type=int, default=20)
+    ap.add_argument("--mixed-k", type=int, nargs="+", default=[1, 2, 4, 8])
+    ap.add_argument("--quick", action="store_true", help="small sets, no mixed precision")
+    ap.add_argument("--json", default=str(RESULTS / "int8_quality.json"))
+    args = ap.parse_args()
+    if args.isa == "avx2-child":
+        save(args.json, run_sections(args, "avx2 (forced: ONEDNN_MAX_CPU_ISA=AVX2)"))
+        return 0
+    out: dict[str, Any] = {}
+    if args.isa in ("native", "both"):
+        out["native"] = run_sections(args, "native")
+    if args.isa in ("avx2", "both"):
+        out["avx2"] = _child(args)
+    save(args.json, out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(main))
