@@ -24,6 +24,7 @@ def _int8_args(model: Path, tmp_path: Path, out: str) -> list[str]:
     return [
         "build", str(model), "-o", str(tmp_path / out), "--precision", "int8",
         "--calib", f"npz:{data}", "--calibrator", "entropy", "--no-cache", "--no-guardrail",
+        "--option", "quantize_outputs=true",  # one layer: a float output would leave no int8
     ]  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from edgeinfer.cli.common import add_build_options, build_config_from_args, command_line, write_json
 from edgeinfer.cli.console import stdout, stdout_console
+from edgeinfer.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -60,7 +61,6 @@ def _usage(parser: argparse.ArgumentParser) -> Any:
 
 def _config(args: argparse.Namespace) -> Any:
     from edgeinfer.config import CalibrationConfig
-    from edgeinfer.errors import ConfigError
 
     for flag in ("samples", "top", "max_layers", "calib_samples"):
         value = getattr(args, flag)

@@ -42,8 +42,14 @@ from edgeinfer.evaluate.tensor_error import (
     session,
 )
 from edgeinfer.model import Model
-from edgeinfer.passes import Int8Config, Int8Pass, prepare_for_quantization
-from edgeinfer.passes.qdq_float import float_nodes, quantized_units
+from edgeinfer.passes import (
+    Int8Config,
+    Int8Pass,
+    PassContext,
+    prepare_for_quantization,
+    run_pipeline,
+)
+from edgeinfer.passes.qdq_float import FOLDABLE, float_nodes, quantized_units
 from edgeinfer.progress import Progress
 
 if TYPE_CHECKING:
@@ -165,6 +171,7 @@ def _qdq(prepared: Model, config: BuildConfig, quiet: bool | None) -> tuple[Mode
         preprocess=False,
         reduce_range=reduce,
         quantize_outputs=bool(getattr(options, "quantize_outputs", False)),
+        bias_correction=bool(getattr(options, "bias_correction", False)),
     )
     result = Int8Pass(cfg, quiet=quiet)(prepared)
     return result.model, f"quantizer qdq (edgeinfer's INT8 pass, {cfg.calibration.describe()})"
@@ -200,6 +207,10 @@ def diagnose_precision(
 ) -> PrecisionReport:
     """Rank the layers of ``model`` by their contribution to its INT8 output error.
 
+    The model goes through the build's graph passes (``config.passes``, e.g. ``act-equalize``)
+    and INT8 options (bias correction, reduce_range) first, so the ranking is that of the
+    engine the config builds.
+
     Args:
         model: the FP32 model.
         config: an INT8 build config (its calibration and INT8 options are used).
@@ -219,7 +230,9 @@ def diagnose_precision(
     if quantizer not in QUANTIZERS:
         raise ConfigError(f"unknown quantizer '{quantizer}'; choose one of {', '.join(QUANTIZERS)}")
     t0 = time.perf_counter()
-    prepared, notes = prepare_for_quantization(model)
+    graph, notes = run_pipeline(model, config, PassContext(quiet=quiet), lower=False)
+    prepared, more = prepare_for_quantization(graph)
+    notes.extend(more)
     make = _qdq if quantizer == "qdq" else _nncf
     quantized, how = make(prepared, config, quiet)
     diag = _diagnosis_config(config.calibration_config(), samples)
@@ -293,9 +306,12 @@ def _output_tensors(fp32: onnx.ModelProto) -> dict[str, str]:
     for n in fp32.graph.node:
         if not n.output:
             continue
-        after = readers.get(n.output[0], [])
-        folded = len(after) == 1 and after[0].op_type in ("Relu", "Clip")
-        out[n.name] = after[0].output[0] if folded else n.output[0]
+        tensor = n.output[0]
+        after = readers.get(tensor, [])
+        while len(after) == 1 and after[0].op_type in FOLDABLE and after[0].output:
+            tensor = after[0].output[0]
+            after = readers.get(tensor, [])
+        out[n.name] = tensor
     return out
 
 

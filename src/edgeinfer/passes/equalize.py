@@ -252,7 +252,7 @@ class EqualizePass(Pass):
         total = equalize_weights(weights, pairs, self.config)
         for name, value in weights.items():
             init[name].CopyFrom(numpy_helper.from_array(value.astype(np.float32), name))
-        replaced = _replace_relu6(proto, [p for p in pairs if p.relu6 is not None], total)
+        replaced = replace_relu6(proto, [p for p in pairs if p.relu6 is not None], total)
         out = Model.from_proto(proto, model.path)
         out.torch_source = model.torch_source
         spread = _spread(total)
@@ -278,7 +278,7 @@ def _spread(total: dict[str, np.ndarray]) -> str:
     return f"{values.min():.3g}..{values.max():.3g}"
 
 
-def _replace_relu6(proto: onnx.ModelProto, pairs: list[Pair], total: dict[str, np.ndarray]) -> int:
+def replace_relu6(proto: onnx.ModelProto, pairs: list[Pair], total: dict[str, np.ndarray]) -> int:
     """Replace each pair's ``Clip(0, c)`` by ``Relu`` then ``Min(., c / s_i)`` (per channel)."""
     from onnx import helper, numpy_helper
 

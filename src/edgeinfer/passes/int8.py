@@ -22,6 +22,7 @@ from edgeinfer.calibration import calibrate
 from edgeinfer.config import CalibrationConfig
 from edgeinfer.errors import BackendError, ConfigError, ModelError, first_line
 from edgeinfer.model import Model
+from edgeinfer.passes.act_equalize import drop_redundant_min
 from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto, ensure_node_names
 from edgeinfer.passes.bias_correction import bias_correct
 from edgeinfer.passes.qdq_float import float_nodes, float_tensors
@@ -185,7 +186,13 @@ class Int8Pass(Pass):
                 "setting); calibrate the prepared model (prepare_for_quantization) again"
             )
         self.last_table = table
-        quantized = self._quantize(prepared, table, set(), ops)
+        to_quantize, dropped = drop_redundant_min(prepared, table)
+        if dropped:
+            notes.append(
+                f"int8: {dropped} equalized ReLU6 bound(s) lie above the calibrated range: "
+                "left to the quantization's clipping (the ReLU folds into the Conv again)"
+            )
+        quantized = self._quantize(to_quantize, table, set(), ops)
         # nodes kept in float read the FP32 values, so they take the original biases
         quantized, floated = keep_float(quantized, original, names, self.config.quantize_outputs)
         notes.append(_calibration_note(table))

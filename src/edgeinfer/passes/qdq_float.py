@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
 __all__ = ["FloatEdit", "QdqGraph", "float_nodes", "float_tensors", "quantized_units"]
 
-FOLDABLE = ("Relu", "Clip")
-"""Activations ONNX Runtime folds into the quantization range of their input."""
+FOLDABLE = ("Relu", "Clip", "Min")
+"""Activations ONNX Runtime folds into the quantization range of their input (``Min`` with a
+constant: the per-channel ReLU6 bound of an equalized layer, dropped by the INT8 pass where
+the quantization range already clips below it)."""
 
 
 @dataclass(frozen=True)
@@ -95,15 +97,21 @@ class QdqGraph:
             pairs.append(QdqPair(src, original, outs, n.name))
         return pairs
 
-    def folded(self, pair: QdqPair) -> onnx.NodeProto | None:
-        """The FP32 activation node ONNX Runtime folded into ``pair``'s range, if any."""
+    def folded(self, pair: QdqPair) -> list[onnx.NodeProto]:
+        """The FP32 activation nodes (in order) folded into ``pair``'s range: e.g. the ReLU6
+        ONNX Runtime removed, or an equalized layer's Relu and per-channel Min.
+        """
+        chain: list[onnx.NodeProto] = []
         node = self.f_prod.get(pair.original)
-        if node is None or node.op_type not in FOLDABLE or node.name in self.q_names:
-            return None
         producer = self.q_prod.get(pair.source)
-        if producer is not None and producer.op_type == node.op_type:
-            return None  # the activation is still in the graph (not folded)
-        return node
+        while node is not None and node.op_type in FOLDABLE and node.name not in self.q_names:
+            if producer is not None and producer.name == node.name:
+                break  # still in the graph (not folded)
+            if node.op_type == "Min" and not all(i in self.f_init for i in node.input[1:]):
+                break
+            chain.insert(0, node)
+            node = self.f_prod.get(node.input[0])
+        return chain
 
     def weight_dq(self, tensor: str) -> bool:
         """Whether ``tensor`` is the output of a DequantizeLinear of an initializer."""
@@ -149,16 +157,16 @@ class _Surgery:
         """
         if pair.source in self.floats:
             return self.floats[pair.source]
-        act = self.g.folded(pair)
         name = pair.source
-        if act is not None:
-            name = f"{pair.source}__float"
-            self._copy_activation(act, pair.source, name)
+        for k, act in enumerate(self.g.folded(pair)):
+            output = f"{pair.source}__float{k or ''}"
+            self._copy_activation(act, name, output, pair.source)
             self.edit.reinserted.append(act.name)
+            name = output
         self.floats[pair.source] = name
         return name
 
-    def _copy_activation(self, act: onnx.NodeProto, source: str, output: str) -> None:
+    def _copy_activation(self, act: onnx.NodeProto, source: str, output: str, anchor: str) -> None:
         import onnx
 
         node = onnx.NodeProto()
@@ -169,7 +177,7 @@ class _Surgery:
         for extra in list(node.input)[1:]:
             if extra:
                 self._copy_constant(extra)
-        self.after.setdefault(source, []).append(node)
+        self.after.setdefault(anchor, []).append(node)
 
     def _copy_constant(self, name: str) -> None:
         import onnx

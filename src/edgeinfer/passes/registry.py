@@ -76,7 +76,5 @@ def get_pass(name: str, config: BuildConfig, context: PassContext) -> Pass:
         ConfigError: no such pass (the message lists the registered ones).
     """
     if name not in _PASSES:
-        raise ConfigError(
-            f"unknown pass '{name}'; registered passes: {', '.join(sorted(_PASSES))}"
-        )
+        raise ConfigError(f"unknown pass '{name}'; registered passes: {', '.join(sorted(_PASSES))}")
     return _PASSES[name][0](config, context)
