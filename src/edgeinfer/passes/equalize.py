@@ -293,11 +293,18 @@ def replace_relu6(proto: onnx.ModelProto, pairs: list[Pair], total: dict[str, np
             helper.make_node("Relu", [p.act.input[0]], [mid], name=f"{p.act.name}__relu"),
             helper.make_node("Min", [mid, const], [p.act.output[0]], name=p.act.name),
         ]
+    bounds = {i for p in pairs if p.act is not None for i in p.act.input[1:] if i}
     nodes: list[onnx.NodeProto] = []
     for n in proto.graph.node:
         nodes.extend(swap.get(n.output[0], [n]) if n.op_type == "Clip" else [n])
+    used = {i for n in nodes for i in n.input}
+    dead = bounds - used  # the replaced Clips' own bounds, unless something else reads them
+    nodes = [n for n in nodes if not (n.op_type == "Constant" and n.output[0] in dead)]
     del proto.graph.node[:]
     proto.graph.node.extend(nodes)
+    keep = [t for t in proto.graph.initializer if t.name not in dead]
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(keep)
     return len(swap)
 
 
