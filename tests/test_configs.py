@@ -171,7 +171,10 @@ CONFIGS = [
 ]
 # Frozen dataclasses named like configs that are data, versioned by the document holding them
 # (the manifest's format_version), with the reason.
-NOT_CONFIGS = {"TensorSpec": "a tensor's name/dtype/shape inside a versioned manifest"}
+NOT_CONFIGS = {
+    "TensorSpec": "a tensor's name/dtype/shape inside a versioned manifest",
+    "DBConfig": "the text-box post-processing's view of NodeParams' detection fields (versioned there)",
+}
 DATA_TYPES = [
     Case(TensorSpec, TensorSpec("x", "float32", ("batch", 3, 8, 8)), ("shape", 3)),
     Case(HostInfo, HostInfo("x86_64", "cpu", 4, ("avx2", "fma"), "Linux", "3.11"), ("cpu_count", "many")),

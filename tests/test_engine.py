@@ -14,14 +14,17 @@ import pytest
 
 from edgeinfer.builder import build, load_engine, load_runner
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import MANIFEST_NAME
+from edgeinfer.engine import MANIFEST_NAME, manifest_digest
 from edgeinfer.errors import EngineError
 from edgeinfer.fileio import cache_dir
 from edgeinfer.model import Model
 from tests.conftest import conv_relu_reference, make_conv_relu
 
 
-def _rewrite_manifest(engine_dir: Path, **changes: object) -> None:
+def _rewrite_manifest(engine_dir: Path, *, reseal: bool = True, **changes: object) -> None:
+    """Edit manifest fields; ``reseal`` recomputes the digest (as someone with write access to
+    the engine can), so that the checks behind the digest are what is tested.
+    """
     path = engine_dir / MANIFEST_NAME
     data = json.loads(path.read_text())
     for key, value in changes.items():
@@ -29,6 +32,8 @@ def _rewrite_manifest(engine_dir: Path, **changes: object) -> None:
             data[key].update(value)
         else:
             data[key] = value
+    if reseal:
+        data["digest"] = manifest_digest(data)
     path.write_text(json.dumps(data))
 
 
@@ -57,7 +62,7 @@ def test_manifest_records_everything(conv_relu_path: Path, tmp_path: Path) -> No
         "outputs",
         "source_model",
         "payload",
-        "payload_hash",
+        "digest",
         "host",
         "created",
         "build_seconds",

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeinfer.builder import build
+from edgeinfer.builder import build, check_engine_output
+from edgeinfer.errors import EdgeInferError
 from edgeinfer.fileio import atomic_write_json
 from edgeinfer.report.html import write_html
 from edgeinfer.search import OptimizeConfig, OptimizeResult, SearchInterrupted, run_search
@@ -18,11 +19,41 @@ from edgeinfer.search import OptimizeConfig, OptimizeResult, SearchInterrupted, 
 if TYPE_CHECKING:
     from edgeinfer.model import Model
 
-__all__ = ["optimize", "write_outputs"]
+__all__ = ["check_output_dir", "optimize", "write_outputs"]
+
+ENGINE_DIR = "engine"
+REPORT_FILES = ("report.json", "report.html")
+
+
+def check_output_dir(out_dir: str | Path, *, force: bool = False) -> None:
+    """Refuse an ``out_dir`` that holds files other than a previous run's outputs (unless
+    ``force``: they are then kept), or whose ``engine/`` is not an engine edgeinfer wrote
+    (never replaced, ``force`` or not).
+
+    Raises:
+        EdgeInferError: naming the first foreign entry and the fix.
+    """
+    out = Path(out_dir)
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not out.is_dir():
+        raise EdgeInferError(f"-o '{out}' exists and is not a directory; choose another -o")
+    ours = {ENGINE_DIR, *REPORT_FILES}
+    foreign = sorted(e.name for e in out.iterdir() if e.name not in ours)
+    if foreign and not force:
+        raise EdgeInferError(
+            f"-o '{out}' holds files edgeinfer did not write (e.g. '{foreign[0]}'); choose an "
+            "empty or new directory, or pass --force to write beside them (they are kept)"
+        )
+    check_engine_output(out / ENGINE_DIR, overwrite=True)
 
 
 def optimize(
-    model: Model | str | Path, config: OptimizeConfig | None = None, *, command: str | None = None
+    model: Model | str | Path,
+    config: OptimizeConfig | None = None,
+    *,
+    command: str | None = None,
+    force: bool = False,
 ) -> OptimizeResult:
     """Find the fastest engine that keeps accuracy within the budget, and write the outputs.
 
@@ -30,6 +61,7 @@ def optimize(
         model: an ONNX path, a :class:`~edgeinfer.model.Model`, ``zoo:NAME`` or a zoo name.
         config: what to search and the budgets (None: defaults, fidelity on photo crops).
         command: the command line, recorded in the report.
+        force: write into an ``out_dir`` that holds other files (see :func:`check_output_dir`).
 
     Returns:
         The result; with ``config.out_dir`` the winning engine is in ``out_dir/engine`` and the
@@ -37,27 +69,34 @@ def optimize(
 
     Raises:
         KeyboardInterrupt: after writing the partial report (with ``out_dir``).
+        EdgeInferError: ``out_dir`` holds other files and not ``force`` (checked first).
     """
     cfg = config or OptimizeConfig()
+    if cfg.out_dir:
+        check_output_dir(cfg.out_dir, force=force)  # before a search that may take minutes
     try:
         result = run_search(model, cfg, command=command)
     except SearchInterrupted as stop:
         if cfg.out_dir:
-            write_outputs(stop.result, cfg.out_dir)
+            write_outputs(stop.result, cfg.out_dir, force=force)
         raise
     if cfg.out_dir:
-        write_outputs(result, cfg.out_dir)
+        write_outputs(result, cfg.out_dir, force=force)
     return result
 
 
-def write_outputs(result: OptimizeResult, out_dir: str | Path) -> None:
-    """Winning engine (from the engine cache), ``report.json`` and ``report.html`` in ``out_dir``."""
+def write_outputs(result: OptimizeResult, out_dir: str | Path, *, force: bool = False) -> None:
+    """Winning engine (from the engine cache), ``report.json`` and ``report.html`` in
+    ``out_dir``; nothing else there is touched, and an ``out_dir`` holding other files is
+    refused unless ``force`` (:func:`check_output_dir`).
+    """
     out = Path(out_dir)
+    check_output_dir(out, force=force)
     out.mkdir(parents=True, exist_ok=True)
     result.out_dir = str(out)
     winner = result.candidate(result.winner) if result.winner else None
     if winner is not None and winner.config is not None and result.source_model is not None:
-        build(result.source_model, winner.config, out / "engine", overwrite=True, quiet=True)
-        result.engine_dir = str(out / "engine")
-    atomic_write_json(out / "report.json", result.to_dict())
-    write_html(result, out / "report.html")
+        build(result.source_model, winner.config, out / ENGINE_DIR, overwrite=True, quiet=True)
+        result.engine_dir = str(out / ENGINE_DIR)
+    atomic_write_json(out / REPORT_FILES[0], result.to_dict())
+    write_html(result, out / REPORT_FILES[1])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,9 +18,17 @@ from typing import TYPE_CHECKING, Any
 from edgeinfer import zoo
 from edgeinfer.backends import get_backend
 from edgeinfer.config import BuildConfig
-from edgeinfer.engine import FORMAT_VERSION, MANIFEST_NAME, Engine, Manifest, read_engine
-from edgeinfer.errors import EngineError, ModelError
-from edgeinfer.fileio import atomic_directory, atomic_write_json, cache_dir, sha256_file
+from edgeinfer.engine import MANIFEST_NAME, Engine, Manifest, engine_files, read_engine
+from edgeinfer.errors import EdgeInferError, EngineError, ModelError
+from edgeinfer.fileio import (
+    OutputTakenError,
+    atomic_directory,
+    atomic_write_json,
+    cache_dir,
+    check_replaceable,
+    clean_stale_temps,
+    sha256_file,
+)
 from edgeinfer.host import current_host
 from edgeinfer.model import META_PREFIX, Model
 from edgeinfer.source import TorchSource, is_factory_ref
@@ -33,6 +40,7 @@ __all__ = [
     "BuildConfig",
     "ResolvedModel",
     "build",
+    "check_engine_output",
     "engine_key",
     "load_engine",
     "load_runner",
@@ -65,12 +73,22 @@ def load_engine(path: str | Path, *, verify: bool = True) -> Engine:
     return engine
 
 
-def load_runner(engine: Engine | str | Path, **options: Any) -> Runner:
+def load_runner(
+    engine: Engine | str | Path, *, check_finite: bool = False, **options: Any
+) -> Runner:
     """A runner for ``engine`` (an :class:`Engine` or engine directory); use it as a context
     manager: ``with load_runner(engine) as r: r.infer(feed)``.
+
+    Args:
+        engine: the engine or its directory.
+        check_finite: refuse (:class:`~edgeinfer.errors.NonFiniteError`) and count
+            (``runner.finite_counts``) inferences with NaN/Inf in a float input or output.
+        **options: the backend runner's options (``threads`` …).
     """
     eng = engine if isinstance(engine, Engine) else load_engine(engine)
-    return get_backend(eng.backend).runner(eng, **options)
+    runner = get_backend(eng.backend).runner(eng, **options)
+    runner.check_finite = check_finite
+    return runner
 
 
 @dataclass(frozen=True)
@@ -146,10 +164,15 @@ def resolve_engine(
     return load_engine(p)  # a missing path gets load_engine's "does not exist" message
 
 
+# The cache key's own version: manifest format 2 (whole-manifest digest) kept the key, so a
+# format-1 entry in the cache is found, refused on load and rebuilt in place.
+_KEY_FORMAT = 1
+
+
 def engine_key(model: Model, config: BuildConfig, backend_version: str) -> str:
     """Cache key: model hash, build config, backend and version, host fingerprint."""
     parts = [
-        f"format={FORMAT_VERSION}",
+        f"format={_KEY_FORMAT}",
         f"model={model.hash}",
         f"config={config.key()}",
         f"backend={config.backend}=={backend_version}",
@@ -159,14 +182,14 @@ def engine_key(model: Model, config: BuildConfig, backend_version: str) -> str:
 
 
 def _model_metadata(model: Model) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    for key, raw in model.metadata.items():
-        if key.startswith(META_PREFIX):
-            try:
-                meta[key[len(META_PREFIX) :]] = json.loads(raw)
-            except json.JSONDecodeError:
-                meta[key[len(META_PREFIX) :]] = raw
-    return meta
+    """The model's ``edgeinfer.*`` metadata, JSON-decoded (a value that is not JSON is
+    refused by :meth:`Model.meta` with a message naming the key).
+    """
+    return {
+        key[len(META_PREFIX) :]: model.meta(key[len(META_PREFIX) :])
+        for key in model.metadata
+        if key.startswith(META_PREFIX)
+    }
 
 
 def _build_into(
@@ -204,13 +227,58 @@ def _build_into(
     return manifest
 
 
-def _copy_engine(src: Engine, out: Path, *, overwrite: bool) -> Engine:
-    if out.exists() and not overwrite:
+def check_engine_output(out: Path, *, overwrite: bool) -> None:
+    """Refuse an existing ``out`` unless ``overwrite`` and it is an engine directory that
+    edgeinfer wrote (its manifest lists every file in it): nothing else is ever deleted.
+
+    Raises:
+        EngineError: ``out`` exists without ``overwrite``, or is not edgeinfer's engine.
+    """
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not overwrite:
         raise EngineError(f"'{out}' already exists; pass --force (overwrite=True) to replace it")
-    with atomic_directory(out, overwrite=overwrite) as tmp:
-        for name in [*src.manifest.payload, MANIFEST_NAME]:
-            shutil.copy2(src.path / name, tmp / name)
+    try:
+        check_replaceable(
+            out, marker=MANIFEST_NAME, allowed=engine_files(out) or (), what="engine directory"
+        )
+    except EdgeInferError as exc:
+        raise EngineError(str(exc)) from None
+
+
+def _copy_engine(src: Engine, out: Path, *, overwrite: bool) -> Engine:
+    check_engine_output(out, overwrite=overwrite)
+    changed = EngineError(
+        f"the cached engine '{src.path}' was replaced by another process while it was copied "
+        f"to '{out}'; run the command again"
+    )
+    try:
+        with atomic_directory(out, overwrite=overwrite) as tmp:
+            for name, digest in src.manifest.payload.items():
+                try:
+                    shutil.copyfile(src.path / name, tmp / name)
+                except FileNotFoundError:
+                    raise changed from None
+                if sha256_file(tmp / name) != digest:  # the copy is what the manifest says
+                    raise changed
+            atomic_write_json(tmp / MANIFEST_NAME, src.manifest.to_dict())
+    except OutputTakenError:
+        same = _same_engine(out, src.manifest)  # a concurrent build of the same engine won
+        if same is None:
+            raise
+        return same
     return Engine(out, src.manifest, from_cache=src.from_cache)
+
+
+def _same_engine(path: Path, manifest: Manifest) -> Engine | None:
+    """The engine at ``path`` when it holds the same payload and build as ``manifest``."""
+    try:
+        engine = load_engine(path)
+    except EdgeInferError:
+        return None
+    mine = (manifest.payload, manifest.build_config, manifest.backend_version)
+    theirs = (engine.manifest.payload, engine.manifest.build_config, engine.manifest.backend_version)
+    return engine if mine == theirs else None
 
 
 def build(
@@ -241,17 +309,16 @@ def build(
     backend.check_config(cfg)
     backend.check_source(m)
     out_path = Path(out) if out is not None else None
-    if out_path is not None and out_path.exists() and not overwrite:
-        raise EngineError(
-            f"'{out_path}' already exists; pass --force (overwrite=True) to replace it"
-        )
+    if out_path is not None:
+        check_engine_output(out_path, overwrite=overwrite)  # before a long build
     if not cache:
         target = out_path or (cache_dir() / "engines" / engine_key(m, cfg, backend.version()))
-        with atomic_directory(target, overwrite=True) as tmp:
+        with atomic_directory(target, overwrite=overwrite or out_path is None) as tmp:
             manifest = _build_into(tmp, m, cfg, quiet)
         return Engine(target, manifest)
 
     cached = cache_dir() / "engines" / engine_key(m, cfg, backend.version())
+    clean_stale_temps(cached.parent)  # killed builds of any engine: ours to remove
     engine: Engine | None = None
     if cached.exists():
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,15 +17,31 @@ from typing import Any, ClassVar
 
 from edgeinfer import __version__, serde
 from edgeinfer.config import BuildConfig
-from edgeinfer.errors import EngineError
-from edgeinfer.fileio import sha256_file
+from edgeinfer.errors import EdgeInferError, EngineError
+from edgeinfer.fileio import is_plain_name, read_bytes, sha256_file
 from edgeinfer.host import HostInfo, current_host, missing_features
 from edgeinfer.tensors import TensorSpec
 
-__all__ = ["MANIFEST_NAME", "Engine", "Manifest", "read_engine"]
+__all__ = ["MANIFEST_NAME", "Engine", "Manifest", "engine_files", "manifest_digest", "read_engine"]
 
 MANIFEST_NAME = "manifest.json"
-FORMAT_VERSION = 1
+# 2: the whole document is covered by ``digest`` (1 only hashed the payload list).
+FORMAT_VERSION = 2
+DIGEST_KEY = "digest"
+MANIFEST_LIMIT = 16 << 20  # bytes; real manifests are a few KiB
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def manifest_digest(data: Mapping[str, Any]) -> str:
+    """SHA-256 of a manifest's canonical JSON (sorted keys, no spaces), ``digest`` left out.
+
+    It covers every field (payload list, executed precision, labels, preprocessing, IO specs,
+    host ISA flags, build config, unknown fields of newer writers): an edit anywhere is
+    refused on load. It is a checksum, not a signature: see docs/RELIABILITY.md.
+    """
+    body = {k: v for k, v in data.items() if k != DIGEST_KEY}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -75,34 +92,25 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     edgeinfer_version: str = __version__
 
-    @property
-    def payload_hash(self) -> str:
-        """SHA-256 of the payload's file-name -> hash map (checked on load)."""
-        blob = json.dumps(self.payload, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()
-
     def to_dict(self) -> dict[str, Any]:
-        """The ``manifest.json`` data: the fields, versions first, and ``payload_hash`` (a hash
-        of the payload list, checked on load) after ``payload``.
+        """The ``manifest.json`` data: versions first, the fields, then ``digest``
+        (:func:`manifest_digest` of everything before it, checked on load).
         """
         fields = serde.to_dict(self)
         data = {k: fields.pop(k) for k in ("format_version", "edgeinfer_version")}
-        for key, value in fields.items():
-            data[key] = value
-            if key == "payload":
-                data["payload_hash"] = self.payload_hash
+        data.update(fields)
+        data[DIGEST_KEY] = manifest_digest(data)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
-        """Parse ``manifest.json`` data (``payload_hash`` is checked by the reader).
+        """Parse ``manifest.json`` data (``digest`` is checked by the reader).
 
         Raises:
             ConfigError: missing keys or wrong types (unknown keys are ignored: a newer
                 edgeinfer may add fields).
         """
-        fields = {k: v for k, v in data.items() if k != "payload_hash"}
-        fields.setdefault("executed_precision", data.get("precision"))  # before edgeinfer 0.1
+        fields = {k: v for k, v in data.items() if k not in (DIGEST_KEY, "payload_hash")}
         return serde.from_dict(cls, fields)
 
 
@@ -155,7 +163,7 @@ class Engine:
         Raises:
             EngineError: the manifest lists no such payload file.
         """
-        if name not in self.manifest.payload:
+        if name not in self.manifest.payload or not is_plain_name(name):
             raise EngineError(
                 f"engine '{self.path}' has no payload file '{name}'; rebuild the engine"
             )
@@ -173,6 +181,65 @@ class Engine:
         return f"Engine({str(self.path)!r}, {self.describe()})"
 
 
+def _corrupted(path: Path, exc: BaseException) -> EngineError:
+    return EngineError(
+        f"engine '{path}' has a corrupted {MANIFEST_NAME} ({type(exc).__name__}: {exc}); "
+        "rebuild the engine with edgeinfer build"
+    )
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    """The manifest's JSON object (a regular file, no link, bounded size)."""
+    mpath = path / MANIFEST_NAME
+    try:
+        data = json.loads(read_bytes(mpath, "manifest", limit=MANIFEST_LIMIT, follow=False))
+    except EdgeInferError as exc:
+        raise EngineError(f"{exc}; rebuild the engine with edgeinfer build") from exc
+    except (OSError, ValueError) as exc:
+        raise _corrupted(path, exc) from exc
+    if not isinstance(data, dict):
+        raise _corrupted(path, TypeError(f"a JSON {type(data).__name__}, not an object"))
+    return data
+
+
+def _check_version(path: Path, data: Mapping[str, Any]) -> None:
+    version = data.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:  # before parsing: it may differ
+        raise EngineError(
+            f"engine '{path}' uses manifest format {version}, newer than this "
+            f"edgeinfer ({FORMAT_VERSION}); upgrade edgeinfer or rebuild the engine"
+        )
+    if version != FORMAT_VERSION:
+        raise EngineError(
+            f"engine '{path}' uses manifest format {version!r} of an older edgeinfer, without "
+            "a whole-manifest integrity digest; rebuild the engine with edgeinfer build"
+        )
+    if data.get(DIGEST_KEY) != manifest_digest(data):
+        raise EngineError(
+            f"engine '{path}': {MANIFEST_NAME} does not match its digest (edited or "
+            "corrupted); rebuild the engine with edgeinfer build"
+        )
+
+
+def _check_payload_names(path: Path, payload: Mapping[str, str]) -> None:
+    """Every payload entry is a plain file name (no ``..``, no directory, not the manifest)
+    with a SHA-256 hex digest: nothing outside the engine directory is ever read or written.
+    """
+    if not payload:
+        raise EngineError(f"engine '{path}' lists no payload files; rebuild the engine")
+    for name, digest in payload.items():
+        if not is_plain_name(name) or name == MANIFEST_NAME or name.startswith("."):
+            raise EngineError(
+                f"engine '{path}' lists payload file {name!r}, which is not a plain file "
+                "name inside the engine directory; refusing it: rebuild the engine"
+            )
+        if not isinstance(digest, str) or not _SHA256.match(digest):
+            raise EngineError(
+                f"engine '{path}' lists no valid SHA-256 for payload file '{name}'; rebuild the "
+                "engine with edgeinfer build"
+            )
+
+
 def _read_manifest(path: Path) -> Manifest:
     if not path.exists():
         raise EngineError(
@@ -180,48 +247,56 @@ def _read_manifest(path: Path) -> Manifest:
             f"edgeinfer build MODEL.onnx -o {path}"
         )
     mpath = path / MANIFEST_NAME
-    if not path.is_dir() or not mpath.exists():
+    if not path.is_dir() or not (mpath.exists() or mpath.is_symlink()):
         raise EngineError(
             f"'{path}' is not an engine directory (no {MANIFEST_NAME}); build one with: "
             f"edgeinfer build MODEL.onnx -o ENGINE_DIR"
         )
-    try:
-        data = json.loads(mpath.read_text())
-        version = data.get("format_version")
-    except Exception as exc:
-        raise EngineError(
-            f"engine '{path}' has a corrupted {MANIFEST_NAME} ({type(exc).__name__}: {exc}); "
-            "rebuild the engine with edgeinfer build"
-        ) from exc
-    if isinstance(version, int) and version > FORMAT_VERSION:  # before parsing: it may differ
-        raise EngineError(
-            f"engine '{path}' uses manifest format {version}, newer than this "
-            f"edgeinfer ({FORMAT_VERSION}); upgrade edgeinfer or rebuild the engine"
-        )
+    data = _load_json(path)
+    _check_version(path, data)
     try:
         manifest = Manifest.from_dict(data)
     except Exception as exc:
-        raise EngineError(
-            f"engine '{path}' has a corrupted {MANIFEST_NAME} ({type(exc).__name__}: {exc}); "
-            "rebuild the engine with edgeinfer build"
-        ) from exc
-    if data.get("payload_hash") != manifest.payload_hash:
-        raise EngineError(
-            f"engine '{path}' manifest payload list does not match its payload_hash "
-            "(manifest edited or corrupted); rebuild the engine with edgeinfer build"
-        )
+        raise _corrupted(path, exc) from exc
+    _check_payload_names(path, manifest.payload)
     return manifest
+
+
+def engine_files(path: Path) -> set[str] | None:
+    """The names an engine directory of edgeinfer holds (manifest and plain payload names),
+    read leniently from its manifest (any format, digest unchecked: a corrupted engine may
+    still be replaced); None when ``path`` has no readable edgeinfer manifest.
+    """
+    try:
+        data = json.loads(read_bytes(path / MANIFEST_NAME, "manifest", limit=MANIFEST_LIMIT, follow=False))
+    except (OSError, ValueError, EdgeInferError):
+        return None
+    if not isinstance(data, dict) or "format_version" not in data:
+        return None
+    payload = data.get("payload")
+    if not isinstance(payload, dict):
+        return None
+    return {MANIFEST_NAME, *(n for n in payload if is_plain_name(n))}
 
 
 def _verify_payload(path: Path, manifest: Manifest) -> None:
     for name, digest in manifest.payload.items():
         f = path / name
-        if not f.exists():
+        if not (f.exists() or f.is_symlink()):
             raise EngineError(
                 f"engine '{path}' is missing payload file '{name}'; rebuild the engine "
                 "with edgeinfer build"
             )
-        if sha256_file(f) != digest:
+        try:
+            actual = sha256_file(f, follow=False, what="payload file")
+        except EdgeInferError as exc:
+            raise EngineError(f"{exc}; rebuild the engine with edgeinfer build") from exc
+        except OSError as exc:
+            raise EngineError(
+                f"engine '{path}': cannot read payload file '{name}' ({exc.strerror}); "
+                "check its permissions or rebuild the engine"
+            ) from exc
+        if actual != digest:
             raise EngineError(
                 f"engine '{path}': payload file '{name}' does not match its hash in "
                 f"{MANIFEST_NAME} (corrupted or modified); rebuild the engine with edgeinfer build"

@@ -44,6 +44,22 @@ class FeedError(EdgeInferError):
     """An inference input has the wrong name, dtype or shape."""
 
 
+class NonFiniteError(FeedError):
+    """An inference input or output held NaN/Inf (runners with ``check_finite``).
+
+    Attributes:
+        where: ``input`` or ``output``.
+        tensor: the tensor's name.
+        count: how many values were NaN/Inf.
+    """
+
+    def __init__(self, message: str, *, where: str, tensor: str, count: int) -> None:
+        super().__init__(message)
+        self.where = where
+        self.tensor = tensor
+        self.count = count
+
+
 class ConfigError(EdgeInferError):
     """A configuration value is invalid."""
 

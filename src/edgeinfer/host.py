@@ -20,10 +20,17 @@ from edgeinfer import serde
 from edgeinfer.errors import ConfigError
 
 # ISA extensions that change which kernels a backend may pick. Only these are compared.
+# Arm's SME flags (sme, sme2, smef64f64 …) match; x86's ``smep`` (a kernel protection
+# feature, not an instruction set) does not.
 _ISA_PATTERN = re.compile(
     r"^(sse4_1|sse4_2|avx|avx2|fma|f16c|avx512\w*|avx_vnni\w*|amx\w*|asimd\w*|sve\w*|"
-    r"fphp|asimdhp|i8mm|bf16|dotprod|sme\w*)$"
+    r"fphp|asimdhp|i8mm|bf16|dotprod|sme(?!p$)\w*)$"
 )
+
+
+def isa_flags(flags: set[str] | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The ISA flags among ``flags`` (sorted): those that change kernel choices."""
+    return tuple(sorted(f for f in flags if _ISA_PATTERN.match(f)))
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,7 @@ def _cpuinfo() -> tuple[str, set[str]]:
 def current_host() -> HostInfo:
     """The host this process runs on (cached: it does not change while we run)."""
     model, flags = _cpuinfo()
-    isa = tuple(sorted(f for f in flags if _ISA_PATTERN.match(f)))
+    isa = isa_flags(flags)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return HostInfo(
         machine=platform.machine(),
@@ -168,5 +175,6 @@ def missing_features(built_on: HostInfo, here: HostInfo | None = None) -> list[s
     missing: list[str] = []
     if built_on.machine and built_on.machine != here.machine:
         missing.append(f"architecture {built_on.machine}")
-    missing.extend(sorted(set(built_on.isa_flags) - set(here.isa_flags)))
+    # recorded flags go through today's rule: an older edgeinfer recorded kernel flags (smep)
+    missing.extend(sorted(set(isa_flags(built_on.isa_flags)) - set(here.isa_flags)))
     return missing

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeinfer.errors import ModelError, first_line
-from edgeinfer.fileio import atomic_write_bytes, cache_dir
+from edgeinfer.errors import EdgeInferError, ModelError, first_line
+from edgeinfer.fileio import atomic_write_bytes, cache_dir, open_regular
 from edgeinfer.source import TorchSource, weights_hash
 from edgeinfer.tensors import Dim, TensorSpec, random_feed
 
@@ -91,6 +91,12 @@ class Model:
                 f"'{p}' is a directory, not an ONNX file; pass the .onnx file "
                 "(or use an engine directory where an engine is accepted)"
             )
+        try:
+            open_regular(p, "model").close()  # a FIFO or device would block or never end
+        except EdgeInferError as exc:
+            raise ModelError(f"{exc}; pass an ONNX file") from None
+        except OSError as exc:
+            raise ModelError(f"cannot read model file '{p}' ({exc.strerror}); check it") from exc
         try:
             proto = onnx.load(str(p), load_external_data=True)
         except Exception as exc:
@@ -193,9 +199,21 @@ class Model:
         return self.path.stem if self.path else (self._proto.graph.name or "model")
 
     def meta(self, key: str) -> Any:
-        """Return edgeinfer metadata ``key`` (JSON-decoded), or None."""
+        """Return edgeinfer metadata ``key`` (JSON-decoded), or None.
+
+        Raises:
+            ModelError: the value is not JSON (edited or written by another tool).
+        """
         raw = self.metadata.get(META_PREFIX + key)
-        return None if raw is None else json.loads(raw)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ModelError(
+                f"model '{self.path or self._proto.graph.name}' has metadata "
+                f"'{META_PREFIX}{key}' that is not JSON; fix or remove it (onnx metadata_props)"
+            ) from None
 
     def with_meta(self, **entries: Any) -> Model:
         """A copy with edgeinfer metadata set (JSON-encoded into ONNX ``metadata_props``)."""

@@ -13,6 +13,7 @@ import pytest
 from edgeinfer.builder import build, load_engine, load_runner
 from edgeinfer.calibration import CalibrationConfig
 from edgeinfer.config import BuildConfig
+from edgeinfer.engine import manifest_digest
 from edgeinfer.errors import (
     BackendError,
     ConfigError,
@@ -199,6 +200,7 @@ def test_engine_from_another_openvino_version_is_refused(tmp_path: Path) -> None
     build(_model(), _cfg("fp32"), tmp_path / "e")
     manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
     manifest["backend_version"] = "2020.1.0"
+    manifest["digest"] = manifest_digest(manifest)  # resealed: the checks behind it
     (tmp_path / "e" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(
         EngineError, match=r"was built with openvino 2020\.1\.0 but .* is installed"
@@ -282,6 +284,7 @@ def test_runner_refuses_an_engine_whose_precision_changed(tmp_path: Path) -> Non
     build(_model(), _cfg("fp32"), tmp_path / "e")
     manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
     manifest["metadata"]["openvino"]["inference_precision"] = "bf16"
+    manifest["digest"] = manifest_digest(manifest)  # resealed: the checks behind it
     (tmp_path / "e" / "manifest.json").write_text(json.dumps(manifest))
     runner = load_runner(tmp_path / "e")
     with pytest.raises(

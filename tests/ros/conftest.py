@@ -42,9 +42,11 @@ def _ros_isolation() -> Iterator[int]:
     mp.undo()
 
 
-def _conv_head(outputs: int, seed: int) -> tuple[list[Any], list[Any]]:
+def _conv_head(outputs: int, seed: int, channels: int = 3) -> tuple[list[Any], list[Any]]:
     rng = np.random.default_rng(seed)
-    w = numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "W")
+    w = numpy_helper.from_array(
+        rng.standard_normal((8, channels, 3, 3)).astype(np.float32), "W"
+    )
     b = numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "B")
     g = numpy_helper.from_array(rng.standard_normal((8, outputs)).astype(np.float32) * 3, "G")
     nodes = [
@@ -66,6 +68,24 @@ def make_classifier(seed: int = 0) -> onnx.ModelProto:
         nodes,
         "tiny_classifier",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, len(LABELS)])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def make_gray_classifier(seed: int = 3) -> onnx.ModelProto:
+    """image[1,1,32,32] (depth-like, one channel) -> ... -> logits[1,10]."""
+    nodes, inits = _conv_head(len(LABELS), seed, channels=1)
+    nodes += [
+        helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("MatMul", ["f", "G"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_gray_classifier",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 1, 32, 32])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, len(LABELS)])],
         inits,
     )
@@ -125,7 +145,9 @@ class Harness:
     """The node under test plus a helper node (publisher, result and diagnostics
     subscribers) on one executor, spun from the test thread: deterministic, no sleeps."""
 
-    def __init__(self, context: Any, node: Any, result_type: Any, result_topic: str) -> None:
+    def __init__(
+        self, context: Any, node: Any, result_type: Any, result_topic: str, discover: bool = True
+    ) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
@@ -144,6 +166,8 @@ class Harness:
         self.helper.create_subscription(
             DiagnosticArray, "/diagnostics", self.diagnostics.append, 10
         )
+        if not discover:  # a managed node subscribes and publishes only once configured/active
+            return
         self.spin_until(
             lambda: (
                 self.pub.get_subscription_count() > 0
@@ -163,15 +187,9 @@ class Harness:
     def request(self, msg: Any, timeout: float = 15.0) -> Any:
         """Publish one image and return the result carrying its header (republished each
         second in case discovery still lags: best-effort may drop the very first frame)."""
-        from edgeinfer.ros.outputs import parse_classification
+        from edgeinfer.ros.outputs import result_key as key
 
         want = (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id)
-
-        def key(r: Any) -> tuple[int, int, str]:
-            if hasattr(r, "header") and not hasattr(r, "results"):
-                h = r.header
-                return (h.stamp.sec, h.stamp.nanosec, h.frame_id)
-            return parse_classification(r)[0]
 
         end = time.monotonic() + timeout
         while True:

@@ -15,11 +15,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from edgeinfer.cli import (
-    build_parser,
-    main,
-)
-from edgeinfer.cli.ros import params_from_args
+from edgeinfer.cli import main
 
 from .conftest import image_msg
 
@@ -78,19 +74,57 @@ def test_cli_engine_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "parameter 'engine' is empty" in capsys.readouterr().err
 
 
-def test_cli_flags_override_params_file(tmp_path: Path) -> None:
-    f = tmp_path / "p.yaml"
-    f.write_text("edgeinfer:\n  ros__parameters:\n    engine: /a\n    top_k: 4\n    threads: 2\n")
-    args = build_parser().parse_args(["ros", "--params", str(f), "--top-k", "1", "--compressed"])
-    p = params_from_args(args)
-    assert (p.engine, p.top_k, p.threads, p.compressed) == ("/a", 1, 2, True)
-    assert p.resolved_input_topic == "/camera/image_raw/compressed"
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--duration", "0"], "duration must be a positive number of seconds, got 0.0"),
+        (["--duration", "nan"], "duration must be a positive number of seconds, got nan"),
+        (["--duration", "-1"], "duration must be a positive number of seconds, got -1.0"),
+        (["--score-threshold", "inf"], "parameter score_threshold must be a finite number"),
+        (["--top-k", "0"], "parameter top_k must be >= 1, got 0"),
+        (["--node-name", "9lives"], "invalid node name or namespace: "),
+        (["--ros-args", "-r", "__ns:=bad ns"], "ROS arguments refused:"),
+        (["--input", "/cam era"], "input topic '/cam era' is not a valid ROS topic name"),
+        (["--autostart"], "--autostart applies to --lifecycle nodes; add --lifecycle"),
+    ],
+)
+def test_cli_bad_arguments_are_one_line_errors(
+    classifier_engine: Any, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    duration = [] if "--duration" in argv else ["--duration", "0.2"]
+    assert main(["ros", "--engine", str(classifier_engine.path), *duration, *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
 
 
-def test_cli_ros_args_reach_rclpy(classifier_engine: Any, tmp_path: Path) -> None:
+def test_engine_from_ros_parameters_only(
+    classifier_engine: Any, tmp_path: Path
+) -> None:
+    """The issue's two bugs: -p engine:= and a params file's engine were refused before."""
     out = tmp_path / "s.json"
-    argv = ["ros", "--engine", str(classifier_engine.path), "--duration", "0.2", "--json",
-            str(out), "--ros-args", "-p", "top_k:=2", "-r", "__node:=renamed"]  # fmt: skip
+    argv = ["ros", "--duration", "0.2", "--json", str(out), "--ros-args", "-p",
+            f"engine:={classifier_engine.path}", "-p", "top_k:=2", "-r", "__node:=renamed"]  # fmt: skip
     assert main(argv) == 0
     stats = json.loads(out.read_text())
     assert stats["params"]["top_k"] == 2 and stats["node"] == "/renamed"
+    assert stats["params"]["engine"] == str(classifier_engine.path)
+    f = tmp_path / "p.yaml"
+    f.write_text(f"/robot/edgeinfer:\n  ros__parameters:\n    engine: {classifier_engine.path}\n"
+                 "    top_k: 4\n    threads: 1\n")  # fmt: skip
+    argv = ["ros", "--params", str(f), "--top-k", "1", "--duration", "0.2", "--json", str(out),
+            "--ros-args", "-r", "__ns:=/robot"]  # fmt: skip
+    assert main(argv) == 0
+    stats = json.loads(out.read_text())
+    assert stats["node"] == "/robot/edgeinfer" and stats["model"] == "tiny_classifier"
+    assert (stats["params"]["top_k"], stats["params"]["threads"]) == (1, 1)  # flag wins
+
+
+def test_transport_profile_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from xml.etree import ElementTree
+
+    target = tmp_path / "fastdds.xml"
+    assert main(["ros", "--transport-profile", str(target)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == f"export FASTDDS_DEFAULT_PROFILES_FILE={target.resolve()}"
+    seg = ElementTree.parse(target).getroot().find(".//{http://www.eprosima.com}segment_size")
+    assert seg is not None and seg.text == str(32 * 1024 * 1024)

@@ -18,7 +18,16 @@ from edgeinfer.ros.msgs import vision_msgs_available
 from edgeinfer.ros.outputs import parse_classification
 from edgeinfer.ros.params import NodeParams
 
-from .conftest import LABELS, SPEC, Harness, engine_for, image_msg, make_classifier, make_dense
+from .conftest import (
+    LABELS,
+    SPEC,
+    Harness,
+    engine_for,
+    image_msg,
+    make_classifier,
+    make_dense,
+    make_gray_classifier,
+)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -42,7 +51,7 @@ def make_harness(context: Any, engine: Any, **params: Any) -> Harness:
     node = EdgeInferNode(NodeParams(**params), context=context, engine=engine)
     task = node.pipeline.task
     if task == "classification":
-        if node.format == "vision_msgs":
+        if node.worker.format == "vision_msgs":
             from vision_msgs.msg import Classification as result_type
         else:
             from std_msgs.msg import String as result_type
@@ -55,7 +64,7 @@ def make_harness(context: Any, engine: Any, **params: Any) -> Harness:
 
 @pytest.fixture
 def harness(ros_context: Any, classifier_engine: Any) -> Iterator[Harness]:
-    h = make_harness(ros_context, classifier_engine, top_k=3, classification_format="json")
+    h = make_harness(ros_context, classifier_engine, top_k=3, result_format="json")
     yield h
     h.close()
 
@@ -125,7 +134,7 @@ def test_malformed_messages_are_counted_and_survived(
     h = make_harness(
         ros_context,
         classifier_engine,
-        classification_format="json",
+        result_format="json",
         max_image_bytes=1_000_000,
     )
     try:
@@ -146,7 +155,7 @@ def test_malformed_messages_are_counted_and_survived(
 def test_preprocess_refusal_is_counted(ros_context: Any, photo: np.ndarray) -> None:
     spec = SPEC.to_dict() | {"resize": "none"}  # refuses images that are not 32x32
     engine = engine_for(make_classifier(seed=1), preprocess=spec, labels=LABELS)
-    h = make_harness(ros_context, engine, classification_format="json")
+    h = make_harness(ros_context, engine, result_format="json")
     try:
         h.pub.publish(image_msg(photo, stamp=5))
         h.spin_until(lambda: h.node.stats.malformed["preprocess"] == 1, what="preprocess")
@@ -182,7 +191,7 @@ def test_compressed_jpeg_and_png(
 def test_vision_msgs_classification(
     ros_context: Any, classifier_engine: Any, photo: np.ndarray
 ) -> None:
-    h = make_harness(ros_context, classifier_engine, top_k=4, classification_format="vision_msgs")
+    h = make_harness(ros_context, classifier_engine, top_k=4, result_format="vision_msgs")
     try:
         result = h.request(image_msg(photo, frame_id="cam", stamp=31))
         assert type(result).__name__ == "Classification"
@@ -278,33 +287,52 @@ def test_params_file_and_ros_overrides(ros_context: Any, classifier_engine: Any)
         node.destroy_node()
 
 
-def test_without_message_info(ros_context: Any, classifier_engine: Any, photo: np.ndarray) -> None:
-    """The EventsExecutor path: callbacks without MessageInfo still process frames."""
-    from edgeinfer.ros.node import EdgeInferNode, make_executor
-
-    node = EdgeInferNode(
-        NodeParams(engine=str(classifier_engine.path), classification_format="json"),
-        context=ros_context,
-        engine=classifier_engine,
-        message_info=False,
-    )
+def test_events_executor_delivers_message_info(
+    ros_context: Any, classifier_engine: Any, photo: np.ndarray
+) -> None:
+    """rclpy's EventsExecutor passes (msg, info) as one tuple; the node still gets the DDS
+    sequence numbers and receive times (dropped-frame count, wait time)."""
+    from rclpy.experimental import EventsExecutor
     from std_msgs.msg import String
 
+    from edgeinfer.ros.node import EdgeInferNode
+
+    node = EdgeInferNode(
+        NodeParams(engine=str(classifier_engine.path), result_format="json"),
+        context=ros_context,
+        engine=classifier_engine,
+    )
     h = Harness(ros_context, node, String, node.result_topics[0])
+    h.executor.shutdown()
+    h.executor = EventsExecutor(context=ros_context)
+    h.executor.add_node(node)
+    h.executor.add_node(h.helper)
     try:
-        check_topk(h.request(image_msg(photo, stamp=51)), direct_topk(classifier_engine, photo, 5))
-        assert node.stats.dropped == 0 and list(node.stats.wait_ns) == [0]
+        for i in range(3):
+            check_topk(h.request(image_msg(photo, stamp=51 + i)), direct_topk(classifier_engine, photo, 5))
+        assert node.stats.dropped == 0 and node.stats.gaps == 0
+        assert all(w > 0 for w in node.stats.wait_ns)  # receive time came with the message
+        assert node.stats.malformed["error"] == 0
     finally:
         h.close()
-    assert type(make_executor("events", ros_context)).__name__ == "EventsExecutor"
-    with pytest.raises(ConfigError, match="executor 'fast' is not valid"):
-        make_executor("fast", ros_context)
 
 
-def test_run_node_with_events_executor(classifier_engine: Any) -> None:
-    from edgeinfer.ros.node import run_node
-
-    snap = run_node(
-        NodeParams(engine=str(classifier_engine.path)), duration_s=0.3, executor="events"
-    )
-    assert snap["received"] == 0 and snap["model"] == "tiny_classifier"
+def test_nan_image_is_counted_and_not_published(ros_context: Any, photo: np.ndarray) -> None:
+    """A 32FC1 frame holding NaN/Inf is refused (counted), never published as NaN scores."""
+    spec = SPEC.to_dict() | {"color": "gray", "mean": [0.0], "std": [1.0], "scale": 1.0}
+    engine = engine_for(make_gray_classifier(), preprocess=spec, labels=LABELS)
+    h = make_harness(ros_context, engine, result_format="json")
+    try:
+        depth = photo.mean(axis=2).astype(np.float32) / 255.0
+        ok = h.request(image_msg(depth, "32FC1", stamp=61))
+        assert all(np.isfinite(r.score) for r in parse_classification(ok)[1])
+        for value in (np.nan, np.inf):
+            bad = depth.copy()
+            bad[10, 10] = value
+            before = h.node.stats.malformed["nonfinite"]
+            h.pub.publish(image_msg(bad, "32FC1", stamp=62))
+            h.spin_until(lambda b=before: h.node.stats.malformed["nonfinite"] > b, what="nonfinite")
+        assert h.node.stats.processed == 1
+        assert all(parse_classification(r)[0][1] != 62 for r in h.results)
+    finally:
+        h.close()

@@ -22,9 +22,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from edgeinfer.backends.guards import (
+    FiniteCounts,
+    ThreadOwner,
+    check_finite,
+    runner_threads,
+    shape_matches,
+    validate_feed,
+)
 from edgeinfer.backends.options import NoOptions, parse_options
 from edgeinfer.errors import BackendError, ConfigError, FeedError, MissingExtraError
 from edgeinfer.passes.pipeline import check_passes
+from edgeinfer.tensors import check_nbytes, check_threads
 
 if TYPE_CHECKING:
     from edgeinfer.config import BuildConfig, OptionValue
@@ -180,6 +189,7 @@ class Backend(ABC, Generic[OptionsT]):
         """Reject configs this backend cannot build (an unsupported precision, bad options),
         with a message naming the fix.
         """
+        check_threads(config.threads, "the build config's threads")
         if config.precision not in self.precisions:
             raise BackendError(
                 f"backend '{self.name}' does not support precision '{config.precision}'; "
@@ -223,18 +233,24 @@ class Backend(ABC, Generic[OptionsT]):
         """A new, inactive runner for ``engine``."""
 
 
-def _shape_matches(expected: tuple[int | str, ...], actual: tuple[int, ...]) -> bool:
-    if len(expected) != len(actual):
-        return False
-    return all(not isinstance(e, int) or e == a for e, a in zip(expected, actual, strict=True))
-
-
 class Runner(ABC):
-    """Runs one engine with persistent buffers. Not thread-safe: one runner per thread."""
+    """Runs one engine with persistent buffers.
+
+    One runner per thread: the first :meth:`infer` after :meth:`activate` binds the runner to
+    its thread, and any call from another thread raises :class:`BackendError` (its buffers
+    would be overwritten under the first thread). ``deactivate()`` releases the binding.
+
+    With ``check_finite`` every float input and output is checked for NaN/Inf: such an
+    inference raises :class:`~edgeinfer.errors.NonFiniteError` (never a plausible-looking
+    result) and is counted in :attr:`finite_counts`.
+    """
 
     def __init__(self, engine: Engine, *, threads: int | None = None) -> None:
         self.engine = engine
-        self.threads = threads if threads is not None else engine.config.threads
+        self.threads = runner_threads(engine, threads)
+        self.check_finite = False  # load_runner(engine, check_finite=True) sets it
+        self.finite_counts = FiniteCounts()
+        self._owner = ThreadOwner(f"runner of engine '{engine.path}'")
         self.input_specs: tuple[TensorSpec, ...] = engine.inputs
         self.output_specs: tuple[TensorSpec, ...] = engine.outputs
         self._input_names = tuple(s.name for s in self.input_specs)
@@ -268,10 +284,20 @@ class Runner(ABC):
         self.is_active = True
 
     def deactivate(self) -> None:
-        """Release what :meth:`activate` loaded; a no-op on an inactive runner."""
+        """Release what :meth:`activate` loaded (and the thread binding); a no-op on an
+        inactive runner.
+        """
         if self.is_active:
             self._deactivate_impl()
             self.is_active = False
+        self._owner.release()
+
+    def _check_thread(self) -> None:
+        """Bind the runner to the calling thread, or refuse a call from another one."""
+        self._owner.check()
+
+    def _finite(self, where: str, arrays: Mapping[str, Any]) -> None:
+        check_finite(self.finite_counts, where, arrays)
 
     # -- inference -----------------------------------------------------------------------
     def infer(self, feed: Mapping[str, np.ndarray], *, copy: bool = False) -> dict[str, np.ndarray]:
@@ -290,8 +316,14 @@ class Runner(ABC):
                 "runner is not active; use it as a context manager: "
                 "`with load_runner(engine) as r: r.infer(feed)`"
             )
+        self._check_thread()
         self._check_feed(feed)
+        if self.check_finite:
+            self.finite_counts.checked += 1
+            self._finite("input", feed)
         out = self._infer_impl(feed)
+        if self.check_finite:
+            self._finite("output", out)
         if copy:
             return {k: np.array(v, copy=True) for k, v in out.items()}
         return out
@@ -326,6 +358,7 @@ class Runner(ABC):
             raise BackendError("runner is not active; profile inside `with load_runner(engine) as r:`")
         if iterations < 1:
             raise BackendError(f"profile iterations must be >= 1, got {iterations}")
+        self._check_thread()
         self._check_feed(feed)
         return self._profile_impl(feed, iterations)
 
@@ -338,8 +371,13 @@ class Runner(ABC):
             raise FeedError(
                 f"engine has no input '{name}'; its inputs are {', '.join(self._input_names)}"
             )
-        if not _shape_matches(spec.shape, tuple(shape)):
+        if not shape_matches(spec.shape, tuple(shape)):
             raise FeedError(f"input '{name}' expects {spec.describe()}, got shape {list(shape)}")
+        self._check_thread()
+        check_nbytes(
+            int(np.prod(shape, dtype=np.int64)) * self._input_dtypes[name].itemsize,
+            f"input buffer '{name}' {list(shape)}",
+        )
         return self._input_buffer_impl(name, tuple(int(s) for s in shape))
 
     def _check_feed(self, feed: Mapping[str, np.ndarray]) -> None:
@@ -356,33 +394,7 @@ class Runner(ABC):
             self._checked[sig] = True
 
     def _validate_feed(self, feed: Mapping[str, np.ndarray]) -> None:
-        names = set(feed)
-        expected = set(self._input_names)
-        if names != expected:
-            missing = sorted(expected - names)
-            extra = sorted(names - expected)
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(repr(m) for m in missing)}")
-            if extra:
-                parts.append(f"unexpected {', '.join(repr(e) for e in extra)}")
-            specs = ", ".join(f"{s.name}: {s.describe()}" for s in self.input_specs)
-            raise FeedError(f"feed has {'; '.join(parts)}; the engine's inputs are {specs}")
-        for spec in self.input_specs:
-            arr = feed[spec.name]
-            if not isinstance(arr, np.ndarray):
-                raise FeedError(
-                    f"input '{spec.name}' must be a numpy array, got {type(arr).__name__}; "
-                    "convert it with np.asarray"
-                )
-            got = f"{arr.dtype}[{','.join(str(d) for d in arr.shape)}]"
-            if arr.dtype != self._input_dtypes[spec.name] or not _shape_matches(
-                spec.shape, arr.shape
-            ):
-                raise FeedError(
-                    f"input '{spec.name}' expects {spec.describe()}, got {got}; "
-                    "set a preprocessing spec or convert the array"
-                )
+        validate_feed(self.input_specs, self._input_dtypes, feed)
 
     # -- hooks -----------------------------------------------------------------------------
     @abstractmethod

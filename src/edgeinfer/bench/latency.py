@@ -22,7 +22,7 @@ from edgeinfer.bench.stats import LatencyStats, latency_stats
 from edgeinfer.errors import ConfigError
 from edgeinfer.host import current_host
 from edgeinfer.progress import Progress
-from edgeinfer.tensors import random_feed
+from edgeinfer.tensors import check_nbytes, random_feed
 
 _MAX_SAMPLES = 10_000_000
 BENCH_CONFIG_VERSION = 1
@@ -190,6 +190,7 @@ def _closed_loop(
     timed = runner.timed_infer  # the runner's timing hook (device-synchronized on GPUs)
     start = clock()
     if n is not None:
+        check_nbytes(n * 8, f"the latency record of {n} iterations")
         lat = np.empty(n, dtype=np.int64)
         with progress.task("benchmark", n) as task:
             for i in range(n):
@@ -221,6 +222,7 @@ def _fixed_rate(
         assert cfg.duration_s is not None
         n = max(1, int(cfg.duration_s * cfg.rate_hz))
     clock = time.perf_counter_ns
+    check_nbytes(n * 8, f"the schedule of {n} requests at {cfg.rate_hz:g} Hz")
     lat = np.empty(n, dtype=np.int64)
     start = clock() + period
     with progress.task(f"benchmark @ {cfg.rate_hz:g} Hz", n) as task:

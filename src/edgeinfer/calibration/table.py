@@ -6,9 +6,11 @@ A cache file is human-readable JSON::
      "key": {"model_hash": ..., "method": ..., "params": {...}, "data_fingerprint": ...,
              "preprocess": {...}},
      "digest": "...", "method": "entropy", "samples": 256, "created": ..., "seconds": ...,
-     "ranges": {"tensor_name": [min, max], ...}}
+     "ranges": {"tensor_name": [min, max], ...}, "integrity": "..."}
 
-It is written atomically; a build reuses it only when every key part matches.
+It is written atomically; a build reuses it only when every key part matches. ``integrity``
+is the SHA-256 of everything else in the file (ranges included): an edited or corrupted
+cache is refused (an explicit ``--calib-cache``) or recomputed (edgeinfer's own cache).
 """
 
 from __future__ import annotations
@@ -16,16 +18,42 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgeinfer.errors import DataError
-from edgeinfer.fileio import atomic_write_json
+from edgeinfer.errors import DataError, EdgeInferError
+from edgeinfer.fileio import atomic_write_json, read_bytes
 
 CACHE_FORMAT = "edgeinfer-calibration"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: "integrity" covers the whole file, ranges included
+INTEGRITY_KEY = "integrity"
+CACHE_LIMIT = 64 << 20  # bytes; real caches are a few hundred KiB
+
+
+def cache_integrity(data: Mapping[str, Any]) -> str:
+    """SHA-256 of a cache file's canonical JSON (sorted keys), ``integrity`` left out."""
+    body = {k: v for k, v in data.items() if k != INTEGRITY_KEY}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _parse_ranges(raw: Any, where: str) -> dict[str, tuple[float, float]]:
+    """``{name: [lo, hi]}`` with finite ``lo <= hi`` (anything else is refused)."""
+    if not isinstance(raw, dict) or not raw:
+        raise DataError(f"{where} has no ranges; delete it and build again to recalibrate")
+    ranges: dict[str, tuple[float, float]] = {}
+    for name, pair in raw.items():
+        lo, hi = (float(v) for v in pair)
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise DataError(
+                f"{where} has an invalid range {[lo, hi]} for '{name}'; delete it and build "
+                "again to recalibrate"
+            )
+        ranges[str(name)] = (lo, hi)
+    return ranges
 
 
 @dataclass(frozen=True)
@@ -123,8 +151,10 @@ class CalibrationTable:
 
     # -- serialization ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The cache file's JSON data: format, version, key, digest, ranges sorted by tensor."""
-        return {
+        """The cache file's JSON data: format, version, key, digest, ranges sorted by tensor,
+        and ``integrity`` (:func:`cache_integrity` of the rest).
+        """
+        data = {
             "format": CACHE_FORMAT,
             "version": CACHE_VERSION,
             "key": self.key.to_dict(),
@@ -136,13 +166,16 @@ class CalibrationTable:
             "seconds": round(self.seconds, 4),
             "ranges": {name: [lo, hi] for name, (lo, hi) in sorted(self.ranges.items())},
         }
+        data[INTEGRITY_KEY] = cache_integrity(data)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: Path | None = None) -> CalibrationTable:
         """Parse a cache file's JSON data (:meth:`to_dict`); ``path`` names it in errors.
 
         Raises:
-            DataError: not an edgeinfer calibration cache, or one newer than this edgeinfer.
+            DataError: not an edgeinfer calibration cache, one of another version, or one
+                whose content does not match its ``integrity`` (edited or corrupted).
         """
         where = f"'{path}'" if path else "calibration data"
         if data.get("format") != CACHE_FORMAT:
@@ -155,7 +188,17 @@ class CalibrationTable:
                 f"{where} uses calibration cache version {data.get('version')}, newer than this "
                 f"edgeinfer ({CACHE_VERSION}); upgrade edgeinfer or delete the file"
             )
-        ranges = {str(k): (float(v[0]), float(v[1])) for k, v in data["ranges"].items()}
+        if data.get("version") != CACHE_VERSION:
+            raise DataError(
+                f"{where} is an old calibration cache (version {data.get('version')!r}) without "
+                "an integrity digest; delete it and build again to recalibrate"
+            )
+        if data.get(INTEGRITY_KEY) != cache_integrity(data):
+            raise DataError(
+                f"{where} does not match its integrity digest (edited or corrupted); delete it "
+                "and build again to recalibrate"
+            )
+        ranges = _parse_ranges(data["ranges"], where)
         return cls(
             key=CalibrationKey.from_dict(data["key"]),
             ranges=ranges,
@@ -180,16 +223,20 @@ class CalibrationTable:
             DataError: missing, unreadable or not an edgeinfer calibration cache.
         """
         p = Path(path)
-        if not p.is_file():
+        if not p.exists():
             raise DataError(
                 f"calibration cache '{p}' does not exist; build once with --calib-cache {p} "
                 "to create it"
             )
         try:
-            data = json.loads(p.read_text())
+            data = json.loads(read_bytes(p, "calibration cache", limit=CACHE_LIMIT))
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
             return cls.from_dict(data, p).with_path(p, from_cache=True)
         except DataError:
             raise
+        except EdgeInferError as exc:
+            raise DataError(f"{exc}; pass a calibration cache file") from exc
         except Exception as exc:
             raise DataError(
                 f"calibration cache '{p}' is corrupted ({type(exc).__name__}: {exc}); delete it "

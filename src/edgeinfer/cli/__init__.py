@@ -16,12 +16,14 @@ top-level imports.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
 
 from edgeinfer import __version__
-from edgeinfer.errors import EdgeInferError
+from edgeinfer.cli.common import check_json_target, check_numbers
+from edgeinfer.errors import EdgeInferError, first_line
 
 # Verb modules, in the order `edgeinfer --help` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -72,16 +74,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edgeinfer.cli.console import command_console  # lazy: it imports logging and typing
 
     try:
+        check_numbers(args)
+        check_json_target(args)
         with command_console(debug=args.debug):
             return int(args.func(args) or 0)
-    except EdgeInferError as exc:
-        if args.debug:
-            raise
-        print(f"edgeinfer: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("edgeinfer: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        message, code = error_line(exc)
+        print(f"edgeinfer: error: {message}", file=sys.stderr)
+        return code
+
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in edgeinfer, not in the user's input
+
+
+def error_line(exc: BaseException) -> tuple[str, int]:
+    """The one line and exit code the CLI prints for ``exc``.
+
+    :class:`EdgeInferError`: its message and exit code. Operating-system errors (a full
+    disk, a read-only directory, a name too long), running out of memory and the
+    runtimes' errors get one line naming the fix, exit 2. Anything else is a bug in
+    edgeinfer: one line asking for ``--debug`` and a report, exit 70.
+    """
+    if isinstance(exc, EdgeInferError):
+        return first_line(exc), exc.exit_code
+    if isinstance(exc, OSError):
+        fixes = {
+            errno.ENOSPC: "free disk space (or set EDGEINFER_CACHE_DIR to another disk)",
+            errno.EDQUOT: "free disk space (or set EDGEINFER_CACHE_DIR to another disk)",
+            errno.EROFS: "choose a writable location (or set EDGEINFER_CACHE_DIR)",
+            errno.EACCES: "check the permissions, or choose another location",
+            errno.EPERM: "check the permissions, or choose another location",
+            errno.ENAMETOOLONG: "use a shorter name",
+            errno.ENOENT: "check the path",
+            errno.EFBIG: "the file is too large for this file system or limit",
+        }
+        where = f" '{exc.filename}'" if exc.filename else ""
+        fix = fixes.get(exc.errno or 0, "check the path, free space and permissions")
+        return f"{exc.strerror or first_line(exc)}:{where}; {fix}", 2
+    if isinstance(exc, MemoryError):
+        return (
+            "out of memory; use a smaller --batch or input size, or lower "
+            "EDGEINFER_MEMORY_BUDGET so oversized requests are refused earlier",
+            2,
+        )
+    return (
+        f"internal error ({type(exc).__name__}: {first_line(exc)}); this is a bug in "
+        "edgeinfer: rerun with --debug and report the traceback",
+        INTERNAL_ERROR,
+    )
 
 
 def console_main() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeinfer.errors import ConfigError
-from edgeinfer.fileio import atomic_write_json
+from edgeinfer.fileio import atomic_write_json, json_safe
 
 
 def add_build_options(p: argparse.ArgumentParser) -> None:
@@ -115,8 +115,8 @@ def open_engine(target: str, args: argparse.Namespace) -> Any:
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON to ``path`` atomically."""
-    atomic_write_json(path, data)
+    """Write ``data`` as valid JSON to ``path`` atomically (its directory must exist)."""
+    atomic_write_json(path, data, make_parents=False)
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -125,5 +125,98 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def dumps(data: Any) -> str:
-    """``data`` as indented JSON text."""
-    return json.dumps(data, indent=2)
+    """``data`` as indented, valid JSON text (NaN/Inf as null)."""
+    return json.dumps(json_safe(data), indent=2, allow_nan=False)
+
+
+# -- numeric flags: one table, checked once after parsing (cli.main) ---------------------------
+_HUGE = 1e9
+# dest -> (minimum, maximum, minimum exclusive?): every verb's flag of that name obeys it;
+# every other float flag must at least be finite (the verbs check fractions and budgets
+# with their own messages). "threads" is bounded by the machine.
+NUMERIC_LIMITS: dict[str, tuple[float, float, bool]] = {
+    "batch": (1, 65536, False),
+    "calib_samples": (1, 1_000_000, False),
+    "iterations": (1, 100_000_000, False),
+    "warmup": (0, 10_000_000, False),
+    "duration": (0, 7 * 86400, True),
+    "rate": (0, 100_000, True),
+    "deadline_ms": (0, 3_600_000, True),
+    "latency_budget_ms": (0, 3_600_000, True),
+    "seed": (0, 2**32 - 1, False),
+    "top_k": (1, 100_000, False),
+    "limit": (1, _HUGE, False),
+    "eval_limit": (1, _HUGE, False),
+    "percentile": (0, 100, True),
+    "atol": (0, _HUGE, False),
+    "rtol": (0, _HUGE, False),
+    "confidence": (0, 1, False),
+    "dense_threshold": (0, 1, False),
+    "score_threshold": (0, 1, False),
+    "finalists": (1, 1000, False),
+    "mixed_units": (0, 100_000, False),
+    "queue_depth": (1, 100_000, False),
+}
+
+
+# Verbs whose numbers are validated where they are parsed: `ros` checks its flags together
+# with the same parameters from ROS params files (edgeinfer.ros.params), with its messages.
+SELF_CHECKED_VERBS = frozenset({"ros"})
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """Refuse NaN, Inf, negative or absurd values in the numeric flags of ``args``.
+
+    Raises:
+        ConfigError: naming the flag, the value and the allowed range.
+    """
+    import math
+
+    from edgeinfer.tensors import check_threads
+
+    if getattr(args, "command", None) in SELF_CHECKED_VERBS:
+        return
+    for dest, value in vars(args).items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if dest == "threads":
+            check_threads(value, "--threads")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{_flag(dest)} must be a finite number, got {value}")
+        limits = NUMERIC_LIMITS.get(dest)
+        if limits is None:
+            continue
+        low, high, exclusive = limits
+        if value < low or (exclusive and value == low):
+            lowest = f"> {_num(low)}" if exclusive else f">= {_num(low)}"
+            raise ConfigError(f"{_flag(dest)} must be {lowest}, got {_num(value)}")
+        if value > high:
+            raise ConfigError(f"{_flag(dest)} must be <= {_num(high)}, got {_num(value)}")
+
+
+def check_json_target(args: argparse.Namespace) -> None:
+    """Refuse ``--json FILE`` whose directory does not exist, before any work is done
+    (edgeinfer creates no directories the user did not name).
+
+    Raises:
+        ConfigError: the directory is missing, or FILE is a directory.
+    """
+    target = getattr(args, "json", None)
+    if not isinstance(target, str):
+        return
+    path = Path(target)
+    if path.is_dir():
+        raise ConfigError(f"--json '{target}' is a directory; give a file name, e.g. {target}/result.json")
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"--json '{target}': directory '{path.parent}' does not exist; create it first"
+        )

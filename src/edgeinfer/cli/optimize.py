@@ -36,6 +36,12 @@ def register(sub: Any) -> None:
         help="where the engine and reports go (default: optimize-out)",
     )
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an OUT_DIR that holds other files (they are kept; only edgeinfer's "
+        "own engine/ and reports are replaced)",
+    )
+    p.add_argument(
         "--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress output"
     )
     p.set_defaults(func=run)
@@ -171,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     try:
-        result = optimize(args.model, cfg, command=command_line(args))
+        result = optimize(args.model, cfg, command=command_line(args), force=args.force)
     except SearchInterrupted:
         Console(stderr=True, highlight=False).print(
             f"[yellow]interrupted:[/] partial report in {cfg.out_dir or '(no -o)'}"

@@ -30,7 +30,7 @@ from edgeinfer.data.photos import Photos
 from edgeinfer.data.specs import image_input, infer_spec, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.preprocess import PreprocessSpec
-from edgeinfer.tensors import TensorSpec
+from edgeinfer.tensors import TensorSpec, check_nbytes, shape_nbytes
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine
@@ -134,6 +134,7 @@ def iter_batches(
             f"dataset '{ds.name}' holds model-ready tensors; corruptions need images "
             "(use an image folder or fashion-mnist)"
         )
+    _check_batch_size(ds, spec, batch_size)
     labels = ds.labels_array()
     checked = False
     for start in range(0, len(ds), batch_size):
@@ -143,6 +144,17 @@ def iter_batches(
             batch = _fit(batch, input_shape, ds, spec, check=not checked)
             checked = True
         yield batch, (None if labels is None else labels[start : start + len(idx)])
+
+
+def _check_batch_size(ds: Dataset, spec: PreprocessSpec | None, batch_size: int) -> None:
+    """Refuse a batch whose preprocessed tensor (float32, the spec's size) would exceed the
+    memory budget, before any image is read.
+    """
+    if ds.is_tensor or spec is None or spec.size is None or not len(ds):
+        return
+    n = min(batch_size, len(ds))
+    per_sample = shape_nbytes(spec.tensor_shape(), np.float32)
+    check_nbytes(n * per_sample, f"a batch of {n} images at {spec.size[0]}x{spec.size[1]}")
 
 
 def _load_batch(

@@ -3,33 +3,78 @@
 from __future__ import annotations
 
 import csv
+import logging
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgeinfer.data.base import Dataset
-from edgeinfer.errors import DataError
+from edgeinfer.errors import ConfigError, DataError, EdgeInferError
+from edgeinfer.fileio import open_regular, read_bytes
+from edgeinfer.tensors import check_nbytes, shape_nbytes
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "NumpyDataset", "load_image"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "NumpyDataset", "image_array", "load_image"]
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 LABELS_CSV = "labels.csv"
 
 
+_warned_raw: set[str] = set()  # image modes already warned about (once per process)
+
+
+def image_array(im: Any) -> np.ndarray:
+    """A decoded PIL image as the array the pipeline takes: ``HxW`` float32 *raw values* for
+    16/32-bit integer and float images (``I;16``, ``I``, ``F``: depth, thermal), as the ROS
+    node decodes ``mono16``/``16UC1``/``32FC1``; ``HxWx3`` RGB uint8 for everything else (8-bit
+    gray repeated to RGB: the same tensor as the node's ``HxW`` after preprocessing). Raw
+    >8-bit values are not squeezed into 8 bits: the preprocessing ``scale`` must suit them (a
+    warning says so once).
+    """
+    if im.mode.startswith(("I", "F")):
+        if im.mode not in _warned_raw:
+            _warned_raw.add(im.mode)
+            log.warning(
+                "image mode %s (more than 8 bits) is fed as raw float values, as the ROS node "
+                "does; set the preprocessing scale for its range (the default 1/255 is for "
+                "8-bit images)",
+                im.mode,
+            )
+        return np.asarray(im, dtype=np.float32)
+    return np.asarray(im.convert("RGB"))
+
+
 def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as ``HxWx3`` RGB uint8.
+    """Read an image file with :func:`image_array`'s conversion (``HxWx3`` RGB uint8; ``HxW``
+    float32 raw values for >8-bit images), refusing non-regular files and images whose
+    decoded size exceeds the memory budget *before* decoding them (and Pillow's
+    decompression-bomb limit).
 
     Raises:
-        DataError: missing or unreadable image.
+        DataError: missing, unreadable, not a regular file, or too large.
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+        with open_regular(path, "image") as f, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(f) as im:
+                check_nbytes(im.width * im.height * 4 * 3, f"image '{path}' ({im.width}x{im.height})")
+                return image_array(im)
     except FileNotFoundError:
         raise DataError(f"image '{path}' does not exist") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except EdgeInferError as exc:
+        raise DataError(f"{exc}; remove it or pass a smaller image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(
+            f"image '{path}' is too large to decode safely ({exc}); resize it or remove it"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(
             f"cannot read image '{path}' ({exc}); remove it or convert it to PNG/JPEG"
         ) from exc
@@ -134,16 +179,25 @@ def _is_int(v: str) -> bool:
 
 def _read_labels_csv(path: Path) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
-    with open(path, newline="") as f:
-        for lineno, row in enumerate(csv.reader(f), start=1):
-            cells = [c.strip() for c in row]
-            if not cells or not any(cells) or cells[0].startswith("#"):
-                continue
-            if len(cells) < 2:
-                raise DataError(f"{path}:{lineno}: expected 'filename,label', got {row!r}")
-            if lineno == 1 and cells[0].lower() in ("filename", "file", "image", "path"):
-                continue
-            rows.append((cells[0], cells[1]))
+    try:
+        text = read_bytes(path, "labels file").decode("utf-8", errors="replace")
+    except EdgeInferError as exc:
+        raise DataError(f"{exc}; make labels.csv a regular 'filename,label' file") from None
+    for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
+        cells = [c.strip() for c in row]
+        if not cells or not any(cells) or cells[0].startswith("#"):
+            continue
+        if len(cells) < 2:
+            raise DataError(f"{path}:{lineno}: expected 'filename,label', got {row!r}")
+        if lineno == 1 and cells[0].lower() in ("filename", "file", "image", "path"):
+            continue
+        name = Path(cells[0])
+        if name.is_absolute() or ".." in name.parts:
+            raise DataError(
+                f"{path}:{lineno}: '{cells[0]}' is outside the image folder; list files "
+                "relative to the folder (no absolute paths, no '..')"
+            )
+        rows.append((cells[0], cells[1]))
     if not rows:
         raise DataError(f"{path} has no 'filename,label' rows")
     return rows
@@ -166,11 +220,16 @@ class NumpyDataset(Dataset):
         self.labels = None
         self.y: np.ndarray | None = None
         try:
+            open_regular(p, "array file").close()
             if p.suffix.lower() == ".npz":
                 self.x, self.y = _load_npz(p)
             else:
                 self.x = np.load(p, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
+        except (DataError, ConfigError):
+            raise
+        except EdgeInferError as exc:
+            raise DataError(f"{exc}; pass an .npy/.npz file saved by numpy") from None
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             raise DataError(
                 f"cannot read arrays from '{p}' ({exc}); save with np.save/np.savez"
             ) from exc
@@ -209,7 +268,38 @@ def _is_image_array(x: np.ndarray) -> bool:
     return x.dtype == np.uint8 and (x.ndim == 3 or (x.ndim == 4 and x.shape[3] in (1, 3, 4)))
 
 
+def _npy_header(f: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, _, dtype = read(f)
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+def _check_npz(p: Path) -> None:
+    """Refuse an ``.npz`` whose arrays (as their headers declare them, and as the archive
+    declares their unpacked sizes) exceed the memory budget, before anything is unpacked:
+    a zip bomb never gets decompressed.
+    """
+    total = 0
+    with zipfile.ZipFile(p) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as f:
+                shape, dtype = _npy_header(f)
+            declared = shape_nbytes(shape, dtype)
+            if declared > info.file_size:
+                raise DataError(
+                    f"'{p}': array '{info.filename}' declares {declared} bytes but holds "
+                    f"{info.file_size}; the file is corrupted: save it again with np.savez"
+                )
+            total += max(declared, info.file_size)
+    check_nbytes(total, f"arrays of '{p}'")
+
+
 def _load_npz(p: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    _check_npz(p)
     with np.load(p, allow_pickle=False) as z:
         xkey = next((k for k in ("x", "images", "inputs", "data") if k in z.files), None)
         if xkey is None:

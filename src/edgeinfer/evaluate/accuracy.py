@@ -183,13 +183,25 @@ def label_map(
 ) -> np.ndarray | None:
     """Map dataset class indices to model class indices by name, when they differ in order.
 
-    Returns None when no remapping is needed (or possible: names not all known to the model).
+    Returns None when no remapping is needed: same order, no names on one side, or numeric
+    names (class folders named by index).
+
+    Raises:
+        DataError: the dataset names classes the model does not know (never mapped by
+            position: that would score against the wrong classes).
     """
     if not ds_labels or not model_labels or list(ds_labels) == list(model_labels)[: len(ds_labels)]:
         return None
     index = {str(n): i for i, n in enumerate(model_labels)}
-    if not all(str(n) in index for n in ds_labels):
-        return None
+    unknown = [str(n) for n in ds_labels if str(n) not in index]
+    if unknown and all(str(n).isdigit() for n in ds_labels):
+        return None  # class indices, not names
+    if unknown:
+        raise DataError(
+            f"the dataset names {len(unknown)} class(es) the model does not know (e.g. "
+            f"'{unknown[0]}'; the model's classes are '{model_labels[0]}', …); use the "
+            "model's class names in labels.csv or the folder names, or class indices"
+        )
     return np.array([index[str(n)] for n in ds_labels], dtype=np.int64)
 
 

@@ -29,8 +29,10 @@ ENCODINGS: dict[str, tuple[str, int]] = {
     "16UC1": ("u2", 1),
     "32FC1": ("f4", 1),
 }
-# "error": an unexpected failure while processing a frame (logged like the others)
-MALFORMED_KINDS = ("encoding", "empty", "size", "too_large", "compressed", "preprocess", "error")
+# "nonfinite": NaN/Inf in a float image; "nonfinite_output": the engine produced NaN/Inf
+# (never published); "error": an unexpected failure while processing a frame
+MALFORMED_KINDS = ("encoding", "empty", "size", "too_large", "compressed", "preprocess",
+                   "nonfinite", "nonfinite_output", "error")  # fmt: skip
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 

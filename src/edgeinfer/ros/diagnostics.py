@@ -3,11 +3,16 @@
 What is measured, honestly:
 
 * ``received``: messages the subscription callback got; ``processed``: results published.
-* ``dropped``: frames the publisher sent that never reached the callback, from gaps in the
-  DDS publication sequence numbers (``MessageInfo.publication_sequence_number``, per
-  publisher). With the default keep-last-1 best-effort QoS these are the frames overwritten
-  while the node was busy; without sequence numbers it stays 0 (not measurable).
-* ``lost``: samples the middleware reported lost (the QoS *message lost* event).
+* ``sequence_gaps``: frames the publisher sent that never reached the callback, from gaps in
+  the DDS publication sequence numbers (``MessageInfo.publication_sequence_number``, per
+  publisher): frames lost in transport *and* frames the node dropped.
+* ``lost``: frames lost in transport: samples the middleware reported lost (the QoS
+  *message lost* event: best-effort fragments that never all arrived).
+* ``dropped``: frames dropped by the node: ``sequence_gaps - lost`` (with keep-last-1, the
+  frames replaced in the queue while the node was busy). Without sequence numbers (a
+  middleware that gives none) it stays 0: not measurable.
+* ``cpu_percent``, ``cpu_ms_per_frame``: the node process's CPU time (every thread: executor,
+  DDS, inference) over the period, as a share of one core and per processed frame.
 * ``latency``: middleware receive time -> result published; ``inference``: ``Runner.infer``;
   ``wait``: middleware receive time -> callback start (executor wake-up, deserialization).
 * ``deadline_misses``: latencies over ``deadline_ms``; ``malformed.<kind>``: rejected messages.
@@ -18,6 +23,7 @@ snapshot into a ``diagnostic_msgs/DiagnosticArray``.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +43,10 @@ class NodeStats:
     deadline_ms: float = 0.0
     received: int = 0
     processed: int = 0
-    dropped: int = 0
+    gaps: int = 0
     lost: int = 0
     deadline_misses: int = 0
+    frame_bytes: int = 0
     malformed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MALFORMED_KINDS, 0))
     latency_ns: deque[int] = field(default_factory=lambda: deque(maxlen=WINDOW))
     inference_ns: deque[int] = field(default_factory=lambda: deque(maxlen=WINDOW))
@@ -56,7 +63,7 @@ class NodeStats:
         key = publisher or b""
         last = self._last_seq.get(key)
         if last is not None and sequence > last + 1:
-            self.dropped += sequence - last - 1
+            self.gaps += sequence - last - 1
         if last is None or sequence > last:
             self._last_seq[key] = sequence
 
@@ -78,28 +85,45 @@ class NodeStats:
             return True
         return False
 
-    def rates(self, now_s: float) -> tuple[float, float]:
-        """(input Hz, processed Hz) since the previous call."""
-        t0 = self._period.get("t", now_s)
-        dt = now_s - t0
-        rx = self.received - self._period.get("rx", 0.0)
-        px = self.processed - self._period.get("px", 0.0)
-        self._period.update(t=now_s, rx=float(self.received), px=float(self.processed))
-        if dt <= 0:
-            return 0.0, 0.0
-        return rx / dt, px / dt
+    @property
+    def dropped(self) -> int:
+        """Frames dropped by the node: sequence gaps not explained by transport losses."""
+        return max(0, self.gaps - self.lost)
 
-    def snapshot(self, now_s: float) -> dict[str, Any]:
+    def rates(self, now_s: float, cpu_s: float | None = None) -> dict[str, float]:
+        """Input and processed rates (Hz), CPU share (% of one core) and CPU ms per
+        processed frame since the previous call (``cpu_s``: the process's CPU seconds now).
+        """
+        cpu = time.process_time() if cpu_s is None else cpu_s
+        last = dict(self._period)
+        self._period.update(t=now_s, rx=float(self.received), px=float(self.processed), cpu=cpu)
+        dt = now_s - last.get("t", now_s)
+        if dt <= 0:
+            return dict.fromkeys(("in", "out", "cpu", "cpu_frame"), 0.0)
+        frames = self.processed - last.get("px", 0.0)
+        used = cpu - last.get("cpu", cpu)
+        return {
+            "in": (self.received - last.get("rx", 0.0)) / dt,
+            "out": frames / dt,
+            "cpu": 100.0 * used / dt,
+            "cpu_frame": 1000.0 * used / frames if frames else 0.0,
+        }
+
+    def snapshot(self, now_s: float, cpu_s: float | None = None) -> dict[str, Any]:
         """Everything the diagnostics report, as numbers (ms for latencies)."""
-        in_hz, out_hz = self.rates(now_s)
+        r = self.rates(now_s, cpu_s)
         snap: dict[str, Any] = {
-            "input_rate_hz": in_hz,
-            "processed_rate_hz": out_hz,
+            "input_rate_hz": r["in"],
+            "processed_rate_hz": r["out"],
             "received": self.received,
             "processed": self.processed,
             "dropped": self.dropped,
             "lost": self.lost,
+            "sequence_gaps": self.gaps,
             "deadline_misses": self.deadline_misses,
+            "cpu_percent": r["cpu"],
+            "cpu_ms_per_frame": r["cpu_frame"],
+            "frame_bytes": self.frame_bytes,
         }
         windows = (("latency", self.latency_ns), ("inference", self.inference_ns))
         for name, window in (*windows, ("wait", self.wait_ns)):
@@ -114,19 +138,27 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def status_level(snap: dict[str, Any], previous: dict[str, Any] | None) -> tuple[int, str]:
-    """(level, message): WARN when new drops, deadline misses or malformed messages appeared."""
+def status_level(
+    snap: dict[str, Any], previous: dict[str, Any] | None, transport: str = ""
+) -> tuple[int, str]:
+    """(level, message): WARN when new losses, drops, deadline misses or malformed messages
+    appeared, or when ``transport`` (a transport warning with its fix) is set.
+    """
     prev = previous or {}
     bad = sum(snap["malformed"].values()) - sum(prev.get("malformed", {}).values())
     parts = []
-    for key, label in (("dropped", "dropped frames"), ("deadline_misses", "deadline misses")):
+    pairs = (("lost", "frames lost in transport"), ("dropped", "frames dropped by the node"),
+             ("deadline_misses", "deadline misses"))  # fmt: skip
+    for key, label in pairs:
         new = snap[key] - prev.get(key, 0)
         if new:
             parts.append(f"{new} {label}")
     if bad:
         parts.append(f"{bad} malformed messages")
+    if transport:
+        parts.append(transport)
     if parts:
-        return 1, ", ".join(parts)
+        return 1, "; ".join(parts)
     if snap["processed_rate_hz"] == 0 and snap["input_rate_hz"] == 0:
         return 0, "waiting for images"
     return 0, f"{snap['processed_rate_hz']:.1f} Hz, p99 {snap['latency_p99_ms']:.2f} ms"

@@ -3,8 +3,9 @@
 The ``ros-*`` wheels install a complete ROS prefix into the Python environment (headers,
 CMake configs, ``lib*.so``, the rosidl generators), so a small interface package can be
 generated and compiled there with CMake, exactly as ``colcon build`` would. This module carries
-the ``Classification`` and ``ObjectHypothesis`` definitions of ``vision_msgs`` (ROS 2 Humble
-and later: same fields, so the same type hash and wire format as the real package) and
+the definitions of ``vision_msgs`` 4.1.1 that the node publishes (``Classification``,
+``Detection2DArray`` and the messages they contain; ROS 2 Humble and later: same fields, so the
+same type hash and wire format as the real package) and
 installs them into ``sys.prefix``, where the ROS wheels' bootstrap already puts ``lib`` on
 ``LD_LIBRARY_PATH`` and ``site-packages`` is on ``sys.path``: no environment to source.
 
@@ -12,8 +13,9 @@ Run it once after installing the ``ros`` extra::
 
     python -m edgeinfer.ros.msgs          # or: edgeinfer ros --install-msgs
 
-Needs ``cmake`` and a C/C++ compiler. Skipped when ``vision_msgs`` is already importable
-(for instance from a system ROS installation).
+Needs ``cmake`` and a C/C++ compiler. Skipped when every message is already importable
+(for instance from a system ROS installation, or an earlier run: ``make setup`` runs it on
+every setup and pays the build, ~1-1.5 minutes on 2 cores, once).
 """
 
 from __future__ import annotations
@@ -40,18 +42,50 @@ MESSAGES: dict[str, str] = {
         "std_msgs/Header header\n"
         "ObjectHypothesis[] results\n"
     ),
+    "Point2D.msg": "# A 2D point (pixels for image detections).\nfloat64 x\nfloat64 y\n",
+    "Pose2D.msg": (
+        "# A 2D position and an orientation (radians).\n"
+        "vision_msgs/Point2D position\n"
+        "float64 theta\n"
+    ),
+    "BoundingBox2D.msg": (
+        "# A rotated 2D box: centre pose and size along its own axes.\n"
+        "vision_msgs/Pose2D center\n"
+        "float64 size_x\n"
+        "float64 size_y\n"
+    ),
+    "ObjectHypothesisWithPose.msg": (
+        "# A class hypothesis with a pose (unused for 2D detections).\n"
+        "ObjectHypothesis hypothesis\n"
+        "geometry_msgs/PoseWithCovariance pose\n"
+    ),
+    "Detection2D.msg": (
+        "# One detection in an image.\n"
+        "std_msgs/Header header\n"
+        "ObjectHypothesisWithPose[] results\n"
+        "BoundingBox2D bbox\n"
+        "string id\n"
+    ),
+    "Detection2DArray.msg": (
+        "# The detections of one image, stamped with the image's header.\n"
+        "std_msgs/Header header\n"
+        "Detection2D[] detections\n"
+    ),
 }
+# what the node imports: all of them must be there, else the package is (re)built
+REQUIRED = ("Classification", "ObjectHypothesis", "Detection2DArray", "Detection2D")
 _PACKAGE_XML = """<?xml version="1.0"?>
 <package format="3">
   <name>vision_msgs</name>
   <version>4.1.1</version>
-  <description>Subset of vision_msgs (Classification, ObjectHypothesis) built by edgeinfer
-  from the PyPI ROS wheels; wire-compatible with the real package.</description>
+  <description>Subset of vision_msgs (Classification, Detection2DArray and their parts) built
+  by edgeinfer from the PyPI ROS wheels; wire-compatible with the real package.</description>
   <maintainer email="edgeinfer@example.com">edgeinfer</maintainer>
   <license>Apache-2.0</license>
   <buildtool_depend>ament_cmake</buildtool_depend>
   <buildtool_depend>rosidl_default_generators</buildtool_depend>
   <depend>std_msgs</depend>
+  <depend>geometry_msgs</depend>
   <exec_depend>rosidl_default_runtime</exec_depend>
   <member_of_group>rosidl_interface_packages</member_of_group>
   <export><build_type>ament_cmake</build_type></export>
@@ -62,7 +96,8 @@ project(vision_msgs)
 find_package(ament_cmake REQUIRED)
 find_package(rosidl_default_generators REQUIRED)
 find_package(std_msgs REQUIRED)
-rosidl_generate_interfaces(${PROJECT_NAME} %s DEPENDENCIES std_msgs)
+find_package(geometry_msgs REQUIRED)
+rosidl_generate_interfaces(${PROJECT_NAME} %s DEPENDENCIES std_msgs geometry_msgs)
 ament_export_dependencies(rosidl_default_runtime)
 # The wheels' exported CMake targets carry include paths of the machine that built them
 # (/opt/python/...); keep only those that exist here.
@@ -84,14 +119,14 @@ ament_package()
 
 
 def vision_msgs_available() -> bool:
-    """Whether ``vision_msgs.msg.Classification`` can be imported."""
+    """Whether every message the node publishes (:data:`REQUIRED`) can be imported."""
     if importlib.util.find_spec(PACKAGE) is None:
         return False
     try:
-        from vision_msgs.msg import Classification  # noqa: F401
+        module = importlib.import_module(f"{PACKAGE}.msg")
     except ImportError:
         return False
-    return True
+    return all(hasattr(module, name) for name in REQUIRED)
 
 
 def write_package(directory: Path) -> Path:
@@ -126,8 +161,8 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise EdgeInferError(
             f"building vision_msgs failed at `{' '.join(cmd[:2])}` (exit {proc.returncode}):\n"
-            f"{tail}\nfix the error above, or publish classifications as JSON "
-            "(parameter classification_format: json)"
+            f"{tail}\nfix the error above, or publish results as JSON "
+            "(parameter result_format: json)"
         )
 
 
@@ -170,6 +205,8 @@ def install_vision_msgs(prefix: str | Path | None = None, *, force: bool = False
         _run(["cmake", "--build", ".", "-j", str(os.cpu_count() or 1)], build, env, log)
         _run(["cmake", "--install", "."], build, env, log)
     importlib.invalidate_caches()
+    for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
+        del sys.modules[name]  # a stale import would miss the new messages
     return True
 
 

@@ -1,38 +1,50 @@
-"""``EdgeInferNode``: camera images in, engine results and diagnostics out.
+"""The edgeinfer ROS 2 nodes: camera images in, engine results and diagnostics out.
 
-Per frame (in the subscription callback, on the executor's thread): decode the message
-(:mod:`edgeinfer.ros.codecs`), preprocess into the runner's persistent input buffer, run the
-engine, publish the result stamped with the input image's header. A 1 Hz timer publishes
-``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics``. Malformed messages are counted per
-kind, logged once per kind (then at most every 30 s), and never stop the node.
+* :class:`ManagedEdgeInferNode` is a managed (lifecycle) node, what navigation-style stacks
+  expect: created *unconfigured* with its parameters declared; ``configure`` loads the
+  engine and creates the result publishers (lifecycle publishers), ``activate`` subscribes
+  to the images, ``deactivate`` unsubscribes, ``cleanup`` releases the engine. Transitions
+  come from ``ros2 lifecycle set /edgeinfer configure`` (the node's ``change_state``
+  service), a lifecycle manager, or ``--autostart``.
+* :class:`EdgeInferNode` is the plain node for quick use: configured and active from
+  construction.
+
+Both declare every parameter with a static type and descriptor (:mod:`.parameters`), apply
+run-time changes of the dynamic ones, publish ``diagnostic_msgs/DiagnosticArray`` on
+``/diagnostics`` (state, rates, lost/dropped frames, latency, CPU per frame, transport
+warnings) and take each image with its ``MessageInfo`` (DDS sequence number and receive time)
+under every executor, rclpy's C++ EventsExecutor included (:func:`message_info_callback`).
 """
 
 from __future__ import annotations
 
-import signal
-import threading
+import inspect
 import time
-from dataclasses import fields
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.exceptions import InvalidTopicNameException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from edgeinfer.builder import resolve_engine
-from edgeinfer.errors import ConfigError, DataError, MissingExtraError
-from edgeinfer.preprocess import PreprocessSpec
-from edgeinfer.ros import outputs
-from edgeinfer.ros.codecs import MalformedImage, RawImage, decode_compressed, decode_image
-from edgeinfer.ros.diagnostics import NodeStats, diagnostic_array, status_level
-from edgeinfer.ros.msgs import vision_msgs_available
-from edgeinfer.ros.params import NodeParams
-from edgeinfer.ros.pipeline import Pipeline
+from edgeinfer.errors import ConfigError, EdgeInferError, first_line
+from edgeinfer.ros.core import Worker
+from edgeinfer.ros.diagnostics import diagnostic_array, status_level
+from edgeinfer.ros.parameters import declare_params, replaced, watch_params
+from edgeinfer.ros.params import NodeParams, expected_image_size
+from edgeinfer.ros.transport import lost_warning, startup_warning
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine
+    from edgeinfer.preprocess import PreprocessSpec
 
-RESULT_DEPTH = 10
+_P = inspect.Parameter
+_WITH_INFO = inspect.Signature(
+    [_P("msg", _P.POSITIONAL_ONLY), _P("info", _P.POSITIONAL_ONLY)]
+)
 
 
 def input_qos(params: NodeParams) -> QoSProfile:
@@ -47,34 +59,168 @@ def input_qos(params: NodeParams) -> QoSProfile:
     )
 
 
-def classification_format(requested: str) -> str:
-    """``vision_msgs`` or ``json``; ``auto`` picks vision_msgs when it is installed."""
-    if requested == "json":
-        return "json"
-    if vision_msgs_available():
-        return "vision_msgs"
-    if requested == "vision_msgs":
-        raise MissingExtraError(
-            "classification_format 'vision_msgs' needs the vision_msgs messages; install them "
-            "with: edgeinfer ros --install-msgs (or set classification_format: json)"
+def message_info_callback(handle: Callable[[Any, Any], None]) -> Callable[..., None]:
+    """A subscription callback that receives ``(msg, MessageInfo)`` under every executor.
+
+    rclpy decides from the callback's signature whether to pass the MessageInfo; its
+    EventsExecutor (9.x) then calls ``callback((msg, info))`` with ONE tuple argument where
+    the Python executors call ``callback(msg, info)`` (measured; it fails with SystemError for
+    an ordinary two-argument function). This wrapper declares the two-argument signature and
+    accepts both calling conventions.
+    """
+
+    def on_message(*args: Any) -> None:
+        msg, info = args[0] if len(args) == 1 else args
+        handle(msg, info)
+
+    on_message.__signature__ = _WITH_INFO  # type: ignore[attr-defined]
+    return on_message
+
+
+class _EdgeInfer:
+    """What both node kinds share (a mixin over ``rclpy`` ``Node``/``LifecycleNode``)."""
+
+    params: NodeParams
+    worker: Worker | None
+    _lifecycle: bool = False
+
+    def _setup(self, defaults: NodeParams) -> None:
+        node: Any = self
+        self.worker = None
+        self._sub: Any = None
+        self._engine: Engine | None = None
+        self._spec: PreprocessSpec | None = None
+        self._previous: dict[str, Any] | None = None
+        self.params = declare_params(node, defaults)
+        watch_params(node, self._on_params)
+        self.input_topic = self.params.resolved_input_topic
+        size = expected_image_size(self.params.expected_image)
+        self.transport_warning = startup_warning(size, self.params.reliability)
+        if self.transport_warning:
+            node.get_logger().warning(self.transport_warning)
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._timer = node.create_timer(self.params.diagnostics_period_s, self.publish_diagnostics)
+
+    def _on_params(self, changed: dict[str, Any]) -> None:
+        self.params = replaced(self.params, changed)
+        if self.worker is not None:
+            self.worker.update(self.params)
+
+    # -- configure / activate -----------------------------------------------------------
+    def _configure(self) -> None:
+        node: Any = self
+        self.worker = Worker(node, self.params, engine=self._engine, spec=self._spec,
+                             lifecycle=self._lifecycle)  # fmt: skip
+        pipe = self.worker.pipeline
+        node.get_logger().info(
+            f"{pipe.engine.describe()} ({self.worker.kind}) on {self.input_topic} -> "
+            f"{', '.join(self.worker.result_topics)}"
         )
-    return "json"
+
+    def _activate(self) -> None:
+        from sensor_msgs.msg import CompressedImage, Image
+
+        node: Any = self
+        assert self.worker is not None
+        worker = self.worker
+        events = SubscriptionEventCallbacks(message_lost=self._on_lost)
+        try:
+            self._sub = node.create_subscription(
+                CompressedImage if self.params.compressed else Image,
+                self.input_topic,
+                message_info_callback(worker.on_image),
+                input_qos(self.params),
+                callback_group=MutuallyExclusiveCallbackGroup(),
+                event_callbacks=events,
+            )
+        except InvalidTopicNameException as exc:
+            raise ConfigError(
+                f"input topic '{self.input_topic}' is not a valid ROS topic name "
+                f"({first_line(exc)}); use letters, digits, '_' and '/' (e.g. /camera/image_raw)"
+            ) from exc
+
+    def _on_lost(self, info: Any) -> None:
+        if self.worker is not None:
+            self.worker.stats.lost = int(info.total_count)
+
+    def _deactivate(self) -> None:
+        if self._sub is not None:
+            node: Any = self
+            node.destroy_subscription(self._sub)
+            self._sub = None
+
+    def _cleanup(self) -> None:
+        self._deactivate()
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    @property
+    def pipeline(self) -> Any:
+        """The open pipeline (None while not configured)."""
+        return self.worker.pipeline if self.worker is not None else None
+
+    @property
+    def stats(self) -> Any:
+        """The running statistics (None while not configured)."""
+        return self.worker.stats if self.worker is not None else None
+
+    @property
+    def state(self) -> str:
+        """``unconfigured``, ``inactive`` or ``active``."""
+        if self.worker is None:
+            return "unconfigured"
+        return "active" if self._sub is not None else "inactive"
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def publish_diagnostics(self) -> None:
+        """Publish one ``DiagnosticArray`` (called by the diagnostics timer)."""
+        node: Any = self
+        name = f"edgeinfer: {node.get_fully_qualified_name()}"
+        info = {"state": self.state, "input_topic": self.input_topic}
+        worker = self.worker
+        if worker is None:
+            warn = self.transport_warning
+            msg = diagnostic_array(node.get_clock().now().to_msg(), name, "", {}, info,
+                                   (1 if warn else 0, warn or "unconfigured"))  # fmt: skip
+            self._diag_pub.publish(msg)
+            return
+        snap = worker.stats.snapshot(time.monotonic())
+        info.update({k: str(v) for k, v in worker.pipeline.describe().items()})
+        info["deadline_ms"] = str(self.params.deadline_ms)
+        transport = self._transport_status(snap)
+        if transport:
+            info["transport"] = transport
+        level = status_level(snap, self._previous, transport)
+        self._previous = snap
+        hardware = worker.pipeline.engine.name
+        node_stamp = node.get_clock().now().to_msg()
+        self._diag_pub.publish(diagnostic_array(node_stamp, name, hardware, snap, info, level))
+
+    def _transport_status(self, snap: dict[str, Any]) -> str:
+        prev = self._previous or {}
+        lost = snap["lost"] - prev.get("lost", 0)
+        if lost > 0:
+            return lost_warning(lost, snap["received"] - prev.get("received", 0),
+                                snap["frame_bytes"])  # fmt: skip
+        if snap["received"] == 0 and self.state == "active":
+            return self.transport_warning  # nothing arrived yet: the start-up warning stands
+        return ""
 
 
-class EdgeInferNode(Node):
-    """A ROS 2 node running one edgeinfer engine on an image topic.
+class EdgeInferNode(_EdgeInfer, Node):
+    """A plain (unmanaged) node running one engine: configured and active on construction.
 
     Args:
-        params: defaults for the ROS parameters; values from a params file or
-            ``--ros-args -p`` given to ``rclpy.init`` override them.
+        params: defaults for the ROS parameters; values from ``-p``, a params file or
+            ``parameter_overrides`` (rclpy's) override them.
         node_name: the node's name (params files address it by this name).
         engine: an already loaded engine (default: load the ``engine`` parameter).
         spec: preprocessing spec (default: the engine's own).
-        message_info: take each message with its ``MessageInfo`` (DDS sequence numbers for
-            the dropped-frame count, middleware receive time for the latency). rclpy's
-            EventsExecutor cannot deliver it: False then (drops not counted, latency from
-            callback start).
-        **node_kwargs: passed to ``rclpy.node.Node`` (``context``, ``namespace`` ...).
+        **node_kwargs: passed to ``rclpy.node.Node`` (``context``, ``namespace``,
+            ``cli_args`` ...).
 
     Raises:
         EdgeInferError: invalid parameters, engine missing/unloadable, no preprocessing spec.
@@ -87,274 +233,107 @@ class EdgeInferNode(Node):
         node_name: str = "edgeinfer",
         engine: Engine | None = None,
         spec: PreprocessSpec | None = None,
-        message_info: bool = True,
         **node_kwargs: Any,
     ) -> None:
-        super().__init__(node_name, **node_kwargs)
-        self._message_info = message_info
-        self.pipeline: Pipeline | None = None
+        Node.__init__(self, node_name, **node_kwargs)
         try:
-            self.params = self._declare(params or NodeParams())
-            eng = engine if engine is not None else resolve_engine(self.params.require_engine())
-            pipe = Pipeline(eng, spec=spec, task=self.params.task, threads=self.params.threads)
-            self.pipeline = pipe.__enter__()
-            self.stats = NodeStats(deadline_ms=self.params.deadline_ms)
-            self.format = classification_format(self.params.classification_format)
-            self._previous: dict[str, Any] | None = None
-            self._make_publishers()
-            self._make_subscription()
+            self._setup(params or NodeParams())
+            self._engine, self._spec = engine, spec
+            self._configure()
+            self._activate()
         except BaseException:
             self.destroy_node()
             raise
-        self.get_logger().info(
-            f"{eng.describe()} ({self.pipeline.task}) on {self.input_topic} -> "
-            f"{', '.join(self.result_topics)}"
-        )
 
-    # -- setup -----------------------------------------------------------------------------
-    def _declare(self, defaults: NodeParams) -> NodeParams:
-        from rcl_interfaces.msg import ParameterDescriptor
-
-        values = {}
-        for f in fields(NodeParams):
-            if f.name == "version":  # the format version of the params, not a ROS parameter
-                continue
-            desc = ParameterDescriptor(name=f.name, dynamic_typing=True)
-            param = self.declare_parameter(f.name, getattr(defaults, f.name), desc)
-            values[f.name] = param.value
-        return NodeParams.from_dict(values)
-
-    def _make_publishers(self) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray
-
-        assert self.pipeline is not None
-        prefix, task = self.params.output_prefix, self.pipeline.task
-        self._result_pubs: dict[str, Any] = {}
-        if task == "classification":
-            if self.format == "vision_msgs":
-                from vision_msgs.msg import Classification as ResultType
-            else:
-                from std_msgs.msg import String as ResultType
-            self._result_pubs["classification"] = self.create_publisher(
-                ResultType, f"{prefix}/classification", RESULT_DEPTH
-            )
-        elif task == "dense":
-            from sensor_msgs.msg import Image
-
-            self._result_pubs["map"] = self.create_publisher(Image, f"{prefix}/map", RESULT_DEPTH)
-        else:
-            from std_msgs.msg import Float32MultiArray
-
-            for spec in self.pipeline.engine.outputs:
-                topic = f"{prefix}/output/{outputs.topic_name(spec.name)}"
-                self._result_pubs[spec.name] = self.create_publisher(
-                    Float32MultiArray, topic, RESULT_DEPTH
-                )
-        self.result_topics = [p.topic_name for p in self._result_pubs.values()]
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RESULT_DEPTH)
-        self._timer = self.create_timer(self.params.diagnostics_period_s, self.publish_diagnostics)
-
-    def _make_subscription(self) -> None:
-        from sensor_msgs.msg import CompressedImage, Image
-
-        msg_type = CompressedImage if self.params.compressed else Image
-        self.input_topic = self.params.resolved_input_topic
-        events = SubscriptionEventCallbacks(message_lost=self._on_lost)
-        self._sub = self.create_subscription(
-            msg_type,
-            self.input_topic,
-            self._on_image if self._message_info else self._on_image_only,
-            input_qos(self.params),
-            event_callbacks=events,
-        )
-
-    # -- per frame ---------------------------------------------------------------------------
-    def _on_lost(self, info: Any) -> None:
-        self.stats.lost = int(info.total_count)
-
-    def _on_image_only(self, msg: Any) -> None:
-        self._on_image(msg, {})
-
-    def _on_image(self, msg: Any, info: Any) -> None:
-        t_start = time.time_ns()
-        received = int(info.get("received_timestamp") or 0) or t_start
-        self.stats.on_receive(_publisher_key(info), info.get("publication_sequence_number"))
-        try:
-            image = self._decode(msg)
-            assert self.pipeline is not None
-            try:
-                self.pipeline.preprocess(image)
-            except DataError as exc:
-                raise MalformedImage(
-                    "preprocess", f"preprocessing refused the image: {exc}"
-                ) from exc
-            out, infer_ns = self.pipeline.infer()
-            self._publish(msg.header, out)
-        except MalformedImage as exc:
-            self._malformed(exc.kind, str(exc))
-            return
-        except Exception as exc:  # never let one frame take the node down
-            self._malformed("error", f"{type(exc).__name__}: {exc}")
-            return
-        self.stats.on_result(time.time_ns() - received, infer_ns, t_start - received)
-
-    def _decode(self, msg: Any) -> Any:
-        limit = self.params.max_image_bytes
-        if self.params.compressed:
-            return decode_compressed(msg.format, msg.data, max_bytes=limit)
-        raw = RawImage(
-            msg.encoding, msg.height, msg.width, msg.step, bool(msg.is_bigendian), msg.data
-        )
-        return decode_image(raw, max_bytes=limit)
-
-    def _publish(self, header: Any, out: dict[str, Any]) -> None:
-        assert self.pipeline is not None
-        task = self.pipeline.task
-        if task == "classification":
-            results = outputs.top_k(
-                out[self.pipeline.output_name],
-                self.pipeline.labels,
-                self.params.top_k,
-                self.params.score_threshold,
-            )
-            msg = outputs.classification_message(header, results, self.format)
-            self._result_pubs["classification"].publish(msg)
-        elif task == "dense":
-            self._result_pubs["map"].publish(
-                outputs.dense_message(header, out[self.pipeline.output_name])
-            )
-        else:
-            for name, pub in self._result_pubs.items():
-                pub.publish(outputs.tensor_message(out[name]))
-
-    def _malformed(self, kind: str, message: str) -> None:
-        if self.stats.on_malformed(kind, time.monotonic()):
-            total = self.stats.malformed[kind]
-            self.get_logger().warning(
-                f"dropped a malformed message ({kind}, {total} so far): {message}"
-            )
-
-    # -- diagnostics -------------------------------------------------------------------------
-    def publish_diagnostics(self) -> None:
-        """Publish one ``DiagnosticArray`` (called by the 1 Hz timer)."""
-        assert self.pipeline is not None
-        snap = self.stats.snapshot(time.monotonic())
-        info = {k: str(v) for k, v in self.pipeline.describe().items()}
-        info["input_topic"] = self.input_topic
-        info["deadline_ms"] = str(self.params.deadline_ms)
-        level = status_level(snap, self._previous)
-        self._previous = snap
-        msg = diagnostic_array(
-            self.get_clock().now().to_msg(),
-            f"edgeinfer: {self.get_fully_qualified_name()}",
-            self.pipeline.engine.name,
-            snap,
-            info,
-            level,
-        )
-        self._diag_pub.publish(msg)
+    @property
+    def result_topics(self) -> list[str]:
+        """The topics results are published on."""
+        return self.worker.result_topics if self.worker is not None else []
 
     def destroy_node(self) -> None:
-        """Close the pipeline (the runner's buffers), then destroy the ROS node."""
-        if self.pipeline is not None:
-            self.pipeline.close()
-            self.pipeline = None
+        """Release the engine (the runner's buffers), then destroy the ROS node."""
+        if getattr(self, "worker", None) is not None:
+            self._cleanup()
         super().destroy_node()
 
 
-def _publisher_key(info: Any) -> bytes | None:
-    gid = info.get("publisher_gid")
-    if isinstance(gid, dict):
-        data = gid.get("data")
-        return bytes(data) if data is not None else None
-    return None
+class ManagedEdgeInferNode(_EdgeInfer, LifecycleNode):
+    """A managed (lifecycle) node running one engine; created *unconfigured*.
 
-
-def run_node(
-    params: NodeParams,
-    *,
-    node_name: str = "edgeinfer",
-    duration_s: float | None = None,
-    ros_args: list[str] | None = None,
-    executor: str = "single",
-) -> dict[str, Any]:
-    """Initialise ROS, spin an :class:`EdgeInferNode` until Ctrl-C or ``duration_s``.
-
-    Args:
-        params: node parameters (a params file's values already merged in).
-        node_name: the node's name.
-        duration_s: stop after this many seconds (None: run until interrupted).
-        ros_args: extra ``--ros-args`` arguments (remappings, ``-p name:=value``).
-        executor: ``single`` (SingleThreadedExecutor: full diagnostics) or ``events``
-            (rclpy's C++ EventsExecutor, where available: lower wake-up latency, but it cannot
-            deliver MessageInfo, so dropped frames are not counted).
-
-    Returns:
-        The final statistics snapshot (counters, rates, latency percentiles).
+    Args: as :class:`EdgeInferNode`. The engine is loaded by the ``configure`` transition
+    (a failure logs one line and leaves the node unconfigured, ready for a retry).
     """
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from rclpy.signals import SignalHandlerOptions
 
-    stop = threading.Event()
-    previous = _install_stop_handlers(stop)
-    context = rclpy.Context()
-    args = ["edgeinfer", "--ros-args", *ros_args] if ros_args else None
-    # our own SIGINT/SIGTERM handlers: stop between frames, never inside a callback
-    rclpy.init(args=args, context=context, signal_handler_options=SignalHandlerOptions.NO)
-    node: EdgeInferNode | None = None
-    try:
-        spinner = make_executor(executor, context)
-        events = type(spinner).__name__ != "SingleThreadedExecutor"
-        node = EdgeInferNode(params, node_name=node_name, context=context, message_info=not events)
-        spinner.add_node(node)
-        start = time.monotonic()
-        end = start + duration_s if duration_s else None
+    _lifecycle = True
+
+    def __init__(
+        self,
+        params: NodeParams | None = None,
+        *,
+        node_name: str = "edgeinfer",
+        engine: Engine | None = None,
+        spec: PreprocessSpec | None = None,
+        **node_kwargs: Any,
+    ) -> None:
+        LifecycleNode.__init__(self, node_name, **node_kwargs)
         try:
-            while not stop.is_set() and context.ok():
-                if end is not None and time.monotonic() >= end:
-                    break
-                spinner.spin_once(timeout_sec=0.1)
-        except ExternalShutdownException:
-            pass
-        now = time.monotonic()
-        snap = node.stats.snapshot(now)
-        elapsed = max(now - start, 1e-9)  # rates over the whole run
-        snap["input_rate_hz"] = node.stats.received / elapsed
-        snap["processed_rate_hz"] = node.stats.processed / elapsed
-        snap["duration_s"] = elapsed
-        snap.update(node.pipeline.describe() if node.pipeline else {})
-        snap["node"] = node.get_fully_qualified_name()
-        snap["params"] = node.params.to_dict()  # as the node resolved them
-        return snap
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            self._setup(params or NodeParams())
+        except BaseException:
+            self.destroy_node()
+            raise
+        self._engine, self._spec = engine, spec
+        self.last_error = ""
 
+    @property
+    def result_topics(self) -> list[str]:
+        """The topics results are published on (empty while unconfigured)."""
+        return self.worker.result_topics if self.worker is not None else []
 
-def make_executor(kind: str, context: Any) -> Any:
-    """An rclpy executor: ``events`` (C++ EventsExecutor, when available) or ``single``."""
-    from rclpy.executors import SingleThreadedExecutor
-
-    if kind not in ("events", "single"):
-        raise ConfigError(f"executor '{kind}' is not valid; choose events or single")
-    if kind == "events":
+    def _guard(self, what: str, step: Callable[[], None]) -> TransitionCallbackReturn:
+        # rclpy swallows exceptions raised in transition callbacks without logging them
         try:
-            from rclpy.experimental import EventsExecutor
-        except ImportError:
-            return SingleThreadedExecutor(context=context)
-        return EventsExecutor(context=context)
-    return SingleThreadedExecutor(context=context)
+            step()
+        except EdgeInferError as exc:
+            self.last_error = str(exc)
+            self.get_logger().error(f"{what} failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"{what} failed: {self.last_error}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
 
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the engine and create the result publishers."""
+        return self._guard("configure", self._configure)
 
-def _install_stop_handlers(stop: threading.Event) -> dict[int, Any]:
-    """SIGINT/SIGTERM set ``stop`` (main thread only; elsewhere signals are left alone)."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous: dict[int, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    return previous
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the images and enable the result publishers."""
+        result = self._guard("activate", self._activate)
+        if result != TransitionCallbackReturn.SUCCESS:
+            return result
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe (no inference while inactive) and disable the result publishers."""
+        self._deactivate()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the engine and the publishers."""
+        return self._guard("cleanup", self._cleanup)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything (from any state)."""
+        return self._guard("shutdown", self._cleanup)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything and go back to unconfigured."""
+        self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def destroy_node(self) -> None:
+        """Release the engine, then destroy the ROS node."""
+        if getattr(self, "worker", None) is not None:
+            self._cleanup()
+        super().destroy_node()

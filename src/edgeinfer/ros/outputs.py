@@ -4,8 +4,13 @@ Layouts (see docs/ros.md):
 
 * classification -> ``<prefix>/classification``: ``vision_msgs/Classification`` (``results``
   = top-k ``ObjectHypothesis(class_id=<label>, score=<probability>)``, best first), or with
-  ``classification_format: json`` a ``std_msgs/String`` holding
+  ``result_format: json`` a ``std_msgs/String`` holding
   ``{"header": {"stamp": {"sec", "nanosec"}, "frame_id"}, "results": [{"class_id", "score"}]}``.
+* detection (a DB text-probability map, e.g. PP-OCR's detector) -> ``<prefix>/detections``:
+  ``vision_msgs/Detection2DArray`` (one ``Detection2D`` per text box: rotated ``bbox`` in the
+  input image's pixels, one hypothesis ``class_id="text"`` with the box score), or with
+  ``result_format: json`` a ``std_msgs/String`` holding
+  ``{"header": ..., "detections": [{"class_id", "score", "center", "size", "theta", "points"}]}``.
 * dense ``[1, C, H, W]`` -> ``<prefix>/map``: ``sensor_msgs/Image``, ``32FC1`` for C == 1
   (the map itself), ``16UC1`` per-pixel argmax class for C > 1.
 * generic -> ``<prefix>/output/<name>``: ``std_msgs/Float32MultiArray`` with one layout dim
@@ -29,6 +34,10 @@ import numpy as np
 from edgeinfer.errors import ConfigError
 from edgeinfer.evaluate.metrics import declared_task, output_kind, probabilities
 from edgeinfer.evaluate.metrics import top_k as metrics_top_k
+from edgeinfer.ros.textboxes import TextBox
+from edgeinfer.zoo.ppocr import SHA256 as PPOCR_SHA256
+
+TEXT_CLASS = "text"
 
 
 @dataclass(frozen=True)
@@ -44,12 +53,26 @@ class Hypothesis:
 
 
 def resolve_task(requested: str, metadata: dict[str, Any], shape: Sequence[int | str]) -> str:
-    """The node's result layout: the requested task, else the engine's declared task, else
-    what its output holds (:func:`~edgeinfer.evaluate.metrics.output_kind`).
+    """The node's result layout: the requested kind, else ``detection`` for a DB text
+    detector (:func:`is_db_detector`), else the engine's declared task, else what its output
+    holds (:func:`~edgeinfer.evaluate.metrics.output_kind`).
     """
     if requested != "auto":
         return requested
+    if is_db_detector(metadata, shape):
+        return "detection"
     return declared_task(metadata) or output_kind(shape)
+
+
+def is_db_detector(metadata: dict[str, Any], shape: Sequence[int | str]) -> bool:
+    """Whether the engine is a DB text detector: its metadata says ``postprocess: db``, or it
+    is the zoo's PP-OCR detector (its provenance names the original file's SHA-256); its
+    output must be one ``[N, 1, H, W]`` map.
+    """
+    one_map = len(shape) == 4 and shape[1] == 1
+    provenance = metadata.get("provenance")
+    ppocr = isinstance(provenance, dict) and provenance.get("original_sha256") == PPOCR_SHA256
+    return one_map and (metadata.get("postprocess") == "db" or ppocr)
 
 
 def top_k(
@@ -80,13 +103,80 @@ def classification_message(header: Any, results: Sequence[Hypothesis], fmt: str)
     from std_msgs.msg import String
 
     doc = {
-        "header": {
-            "stamp": {"sec": int(header.stamp.sec), "nanosec": int(header.stamp.nanosec)},
-            "frame_id": header.frame_id,
-        },
+        "header": _header_doc(header),
         "results": [{"class_id": r.class_id, "score": r.score} for r in results],
     }
-    return String(data=json.dumps(doc, separators=(",", ":")))
+    return String(data=json.dumps(doc, separators=(",", ":"), allow_nan=False))
+
+
+def _header_doc(header: Any) -> dict[str, Any]:
+    return {
+        "stamp": {"sec": int(header.stamp.sec), "nanosec": int(header.stamp.nanosec)},
+        "frame_id": header.frame_id,
+    }
+
+
+def detection_message(header: Any, boxes: Sequence[TextBox], fmt: str) -> Any:
+    """A ``vision_msgs/Detection2DArray`` (fmt ``vision_msgs``) or ``std_msgs/String`` (``json``)
+    of text boxes, stamped with the input image's header.
+    """
+    if fmt == "vision_msgs":
+        from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+        msg = Detection2DArray(header=header)
+        for box in boxes:
+            det = Detection2D(header=header)
+            det.bbox.center.position.x, det.bbox.center.position.y = box.center
+            det.bbox.center.theta = box.theta
+            det.bbox.size_x, det.bbox.size_y = box.size
+            hyp = ObjectHypothesisWithPose()
+            hyp.hypothesis.class_id, hyp.hypothesis.score = TEXT_CLASS, box.score
+            det.results.append(hyp)
+            msg.detections.append(det)
+        return msg
+    from std_msgs.msg import String
+
+    doc = {
+        "header": _header_doc(header),
+        "detections": [
+            {"class_id": TEXT_CLASS, "score": b.score, "center": list(b.center),
+             "size": list(b.size), "theta": b.theta, "points": [list(p) for p in b.points]}
+            for b in boxes
+        ],
+    }  # fmt: skip
+    return String(data=json.dumps(doc, separators=(",", ":"), allow_nan=False))
+
+
+def parse_detections(msg: Any) -> tuple[tuple[int, int, str], list[dict[str, Any]]]:
+    """((sec, nanosec, frame_id), detections) of either detection layout (for subscribers):
+    each detection as ``{"class_id", "score", "center", "size", "theta"}``.
+    """
+    if hasattr(msg, "detections") and not isinstance(msg.detections, str):
+        h = msg.header
+        out = []
+        for d in msg.detections:
+            hyp = d.results[0].hypothesis if d.results else None
+            out.append({
+                "class_id": hyp.class_id if hyp else "", "score": hyp.score if hyp else 0.0,
+                "center": [d.bbox.center.position.x, d.bbox.center.position.y],
+                "size": [d.bbox.size_x, d.bbox.size_y], "theta": d.bbox.center.theta,
+            })  # fmt: skip
+        return (int(h.stamp.sec), int(h.stamp.nanosec), str(h.frame_id)), out
+    doc = json.loads(msg.data)
+    st = doc["header"]["stamp"]
+    key = (int(st["sec"]), int(st["nanosec"]), str(doc["header"]["frame_id"]))
+    return key, list(doc["detections"])
+
+
+def result_key(msg: Any) -> tuple[int, int, str]:
+    """(sec, nanosec, frame_id) of the image a result belongs to, for every result type that
+    carries the header (messages with a ``header``; the JSON layouts).
+    """
+    if hasattr(msg, "header"):
+        h = msg.header
+        return int(h.stamp.sec), int(h.stamp.nanosec), str(h.frame_id)
+    head = json.loads(msg.data)["header"]
+    return int(head["stamp"]["sec"]), int(head["stamp"]["nanosec"]), str(head["frame_id"])
 
 
 def parse_classification(msg: Any) -> tuple[tuple[int, int, str], list[Hypothesis]]:

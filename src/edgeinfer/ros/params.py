@@ -1,58 +1,123 @@
-"""The node's parameters: one frozen, validated config, declared as ROS parameters.
+"""The node's parameters: one frozen, validated config, and the table that declares them.
 
-Every field is a ROS parameter of the same name (``ros2 param list`` shows them), so it can
-be set in a standard ROS 2 params file::
+Every field of :class:`NodeParams` is a ROS parameter of the same name, declared with a
+static type, a description and its range or choices (:data:`PARAMS`), so ``ros2 param
+describe`` shows them and rclpy refuses ill-typed or out-of-range values. rcl applies every
+standard source (``-p name:=value``, ``--params-file``, ``/**:`` and ``/ns/node:`` sections,
+wildcards) before the node reads them::
 
-    edgeinfer:                # the node name (or /** for any node)
+    /robot/edgeinfer:         # the node's full name; or /** for any node
       ros__parameters:
         engine: /path/to/engine
         input_topic: /camera/image_raw
         top_k: 5
 
-or on the command line (``edgeinfer ros --top-k 3`` or ``--ros-args -p top_k:=3``).
+``dynamic`` parameters (score threshold, top-k, deadline, detection post-processing) may be
+changed at run time (``ros2 param set``); the others are read-only once declared.
 ``None``-like values use ROS-friendly sentinels: ``deadline_ms: 0.0`` (no deadline),
-``threads: 0`` (backend default), ``input_topic: ""`` (derived from ``compressed``).
+``threads: 0`` (backend default), ``input_topic: ""`` (derived from ``compressed``),
+``expected_image: ""`` (unknown).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, ClassVar
 
 from edgeinfer import serde
 from edgeinfer.errors import ConfigError
 
 RELIABILITIES = ("best_effort", "reliable")
-CLASSIFICATION_FORMATS = ("auto", "vision_msgs", "json")
-TASKS = ("auto", "classification", "dense", "generic")
+RESULT_FORMATS = ("auto", "vision_msgs", "json")
+OUTPUT_KINDS = ("auto", "classification", "detection", "dense", "generic")
 DEFAULT_INPUT = "/camera/image_raw"
-NODE_PARAMS_VERSION = 1
+NODE_PARAMS_VERSION = 2
+_FLOAT_MAX = 1e12
+_EXPECTED = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*([A-Za-z0-9_]*)\s*$")
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """How one parameter is declared: description, mutability and its valid values.
+
+    Attributes:
+        description: one line for ``ros2 param describe``.
+        dynamic: may change at run time (else read-only once declared).
+        low: smallest valid value (numbers).
+        high: largest valid value (numbers).
+        choices: the valid values (strings).
+    """
+
+    description: str
+    dynamic: bool = False
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+PARAMS: dict[str, ParamInfo] = {
+    "engine": ParamInfo("engine directory (or ONNX file, built and cached at configure)"),
+    "input_topic": ParamInfo("image topic ('' = /camera/image_raw[/compressed])"),
+    "output_prefix": ParamInfo("result topics prefix: <prefix>/classification, /detections..."),
+    "compressed": ParamInfo("subscribe to sensor_msgs/CompressedImage instead of Image"),
+    "queue_depth": ParamInfo("subscription history depth (keep last N)", low=1, high=1000),
+    "reliability": ParamInfo("subscription QoS reliability", choices=RELIABILITIES),
+    "top_k": ParamInfo("classification results per image", True, 1, 100_000),
+    "score_threshold": ParamInfo("drop results scoring below this", True, 0.0, 1.0),
+    "deadline_ms": ParamInfo("receive-to-publish deadline (0: none)", True, 0.0, 1e7),
+    "threads": ParamInfo("inference threads (0: backend default)", low=0, high=1024),
+    "spinning": ParamInfo("let idle inference threads spin (lower latency, much more CPU)"),
+    "max_image_bytes": ParamInfo("larger images are rejected", low=1, high=2**40),
+    "result_format": ParamInfo(
+        "vision_msgs (Classification, Detection2DArray), json (std_msgs/String) or auto",
+        choices=RESULT_FORMATS,
+    ),
+    "output_kind": ParamInfo("what the outputs are (auto: from the engine)", choices=OUTPUT_KINDS),
+    "det_threshold": ParamInfo("detection: probability-map binarization threshold", True, 0, 1),
+    "box_threshold": ParamInfo("detection: minimum mean probability inside a box", True, 0, 1),
+    "unclip_ratio": ParamInfo("detection: box growth (area * ratio / perimeter)", True, 0, 100),
+    "min_box_size": ParamInfo("detection: minimum box side, map pixels", True, 0, 1e6),
+    "max_detections": ParamInfo("detection: at most this many boxes per image", True, 1, 100_000),
+    "expected_image": ParamInfo("camera frames, e.g. '640x480 rgb8' (transport check; '' off)"),
+    "diagnostics_period_s": ParamInfo("/diagnostics period", low=0.01, high=3600.0),
+}
 
 
 @dataclass(frozen=True)
 class NodeParams:
-    """Configuration of :class:`edgeinfer.ros.node.EdgeInferNode`.
+    """Configuration of the edgeinfer node (see :data:`PARAMS` for each field's meaning).
 
     Attributes:
         engine: engine directory (or ONNX file, built and cached on start-up).
         input_topic: image topic ("" = ``/camera/image_raw``, plus ``/compressed`` when
             ``compressed``).
-        output_prefix: results go to ``<prefix>/classification``, ``<prefix>/map`` or
-            ``<prefix>/output/<name>``.
+        output_prefix: results go to ``<prefix>/classification``, ``<prefix>/detections``,
+            ``<prefix>/map`` or ``<prefix>/output/<name>``.
         compressed: subscribe to ``sensor_msgs/CompressedImage`` instead of ``Image``.
         queue_depth: subscription history depth (keep last N).
         reliability: subscription QoS reliability; ``best_effort`` (the sensor-data profile)
             drops stale frames instead of queueing them.
         top_k: classification results per image.
-        score_threshold: drop classification results scoring below this.
+        score_threshold: drop classification results and detections scoring below this.
         deadline_ms: receive-to-publish deadline counted in diagnostics (0: none).
         threads: inference threads (0: the engine's/backend's default).
+        spinning: let idle inference threads spin-wait (off in the node: frames arrive
+            every few tens of ms and spinning threads burn a core between them).
         max_image_bytes: images larger than this are rejected as malformed.
-        classification_format: ``vision_msgs`` (vision_msgs/Classification), ``json``
-            (std_msgs/String) or ``auto`` (vision_msgs when installed).
-        task: what the outputs are: ``auto`` (engine metadata, else guessed from shapes).
+        result_format: ``vision_msgs`` (vision_msgs/Classification or Detection2DArray),
+            ``json`` (std_msgs/String) or ``auto`` (vision_msgs when installed).
+        output_kind: ``auto`` (engine metadata, else guessed from shapes), ``classification``,
+            ``detection`` (text boxes from a DB probability map), ``dense`` or ``generic``.
+        det_threshold: DB binarization threshold of the probability map.
+        box_threshold: minimum mean probability inside a detected box.
+        unclip_ratio: how much a detected text kernel is grown (DB's unclip).
+        min_box_size: boxes whose shorter side is below this (map pixels) are dropped.
+        max_detections: at most this many detections per image.
+        expected_image: the camera's frames (``"640x480 rgb8"``), to warn at start-up when
+            they exceed what the transport delivers under the chosen QoS ("" = unknown).
         diagnostics_period_s: period of the ``/diagnostics`` status.
         version: format version of these parameters (not a ROS parameter).
     """
@@ -69,32 +134,23 @@ class NodeParams:
     score_threshold: float = 0.0
     deadline_ms: float = 0.0
     threads: int = 0
+    spinning: bool = False
     max_image_bytes: int = 64 * 1024 * 1024
-    classification_format: str = "auto"
-    task: str = "auto"
+    result_format: str = "auto"
+    output_kind: str = "auto"
+    det_threshold: float = 0.3
+    box_threshold: float = 0.5
+    unclip_ratio: float = 1.6
+    min_box_size: float = 3.0
+    max_detections: int = 1000
+    expected_image: str = ""
     diagnostics_period_s: float = 1.0
     version: int = NODE_PARAMS_VERSION
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (
-            ("reliability", self.reliability, RELIABILITIES),
-            ("classification_format", self.classification_format, CLASSIFICATION_FORMATS),
-            ("task", self.task, TASKS),
-        ):
-            if value not in allowed:
-                raise ConfigError(
-                    f"parameter {name} '{value}' is not valid; choose one of {', '.join(allowed)}"
-                )
-        for name, low in (("queue_depth", 1), ("top_k", 1), ("max_image_bytes", 1)):
-            if int(getattr(self, name)) < low:
-                raise ConfigError(f"parameter {name} must be >= {low}, got {getattr(self, name)}")
-        for name in ("deadline_ms", "threads", "score_threshold"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"parameter {name} must be >= 0, got {getattr(self, name)}")
-        if self.diagnostics_period_s <= 0:
-            raise ConfigError(
-                f"parameter diagnostics_period_s must be > 0, got {self.diagnostics_period_s}"
-            )
+        for name, info in PARAMS.items():
+            check_value(name, getattr(self, name), info)
+        expected_image_size(self.expected_image)
         object.__setattr__(self, "output_prefix", self.output_prefix.rstrip("/") or "/edgeinfer")
         serde.check_version(self.WHAT, self.version, NODE_PARAMS_VERSION)
 
@@ -115,8 +171,8 @@ class NodeParams:
         """
         if not self.engine:
             raise ConfigError(
-                "parameter 'engine' is empty; pass --engine ENGINE_DIR or set engine in the "
-                "params file (edgeinfer: ros__parameters: engine: ...)"
+                "parameter 'engine' is empty; pass --engine ENGINE_DIR, -p engine:=ENGINE_DIR "
+                "after --ros-args, or set engine in the params file"
             )
         return self.engine
 
@@ -127,76 +183,70 @@ class NodeParams:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NodeParams:
-        """Build from a mapping, coercing ints/floats/bools to the field types.
-
-        ROS parameters arrive dynamically typed (``"true"``, ``33`` for a float), so this
-        keeps its own coercion and the ROS wording of its messages instead of
-        :func:`edgeinfer.serde.from_dict`.
+        """Build from a mapping of JSON values (ints are accepted for float fields).
 
         Raises:
             ConfigError: unknown parameters, values of the wrong type, invalid values or a
                 newer version.
         """
-        known = {f.name: f for f in fields(cls)}
-        unknown = set(data) - set(known)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
         if unknown:
             raise ConfigError(
-                f"unknown edgeinfer node parameter(s) {sorted(unknown)}; valid: {sorted(known)}"
+                f"unknown edgeinfer node parameter(s) {sorted(unknown)}; valid: {sorted(PARAMS)}"
             )
         defaults = cls()
-        kw: dict[str, Any] = {}
-        for name, value in data.items():
-            kw[name] = _coerce(name, value, getattr(defaults, name))
+        kw = {name: _coerce(name, value, getattr(defaults, name)) for name, value in data.items()}
         return cls(**kw)
 
-    @classmethod
-    def from_yaml(cls, path: str | Path, node_name: str = "edgeinfer") -> NodeParams:
-        """Read the ``ros__parameters`` for ``node_name`` (or ``/**``) from a params file."""
-        return cls.from_dict(read_params_file(path, node_name))
+
+def check_value(name: str, value: Any, info: ParamInfo) -> None:
+    """Refuse a value outside the parameter's range or choices (NaN and inf included).
+
+    Raises:
+        ConfigError: the message names the parameter and its valid values.
+    """
+    if info.choices and value not in info.choices:
+        raise ConfigError(
+            f"parameter {name} '{value}' is not valid; choose one of {', '.join(info.choices)}"
+        )
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"parameter {name} must be a finite number, got {value}")
+    if info.low is not None and value < info.low:
+        raise ConfigError(f"parameter {name} must be >= {_num(info.low)}, got {value}")
+    if info.high is not None and value > info.high:
+        raise ConfigError(f"parameter {name} must be <= {_num(info.high)}, got {value}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def expected_image_size(text: str) -> tuple[int, int, str] | None:
+    """``"640x480 rgb8"`` -> (640, 480, "rgb8"); "" -> None (encoding defaults to rgb8).
+
+    Raises:
+        ConfigError: not WIDTHxHEIGHT [ENCODING].
+    """
+    if not text:
+        return None
+    m = _EXPECTED.match(text)
+    if m is None or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise ConfigError(
+            f"parameter expected_image '{text}' is not valid; write WIDTHxHEIGHT [ENCODING], "
+            "e.g. '640x480 rgb8'"
+        )
+    return int(m.group(1)), int(m.group(2)), m.group(3) or "rgb8"
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
-    try:
-        if isinstance(default, bool):
-            if isinstance(value, str):
-                if value.lower() not in ("true", "false"):
-                    raise ValueError(value)
-                return value.lower() == "true"
-            return bool(value)
-        if isinstance(default, int):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"parameter {name} must be a {type(default).__name__}, got {value!r}"
-        ) from exc
-
-
-def read_params_file(path: str | Path, node_name: str = "edgeinfer") -> dict[str, Any]:
-    """The parameters for ``node_name`` in a ROS 2 params file (``/**`` entries first)."""
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"params file '{p}' does not exist")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"params file '{p}' is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"params file '{p}' must map node names to ros__parameters")
-    out: dict[str, Any] = {}
-    for key in ("/**", node_name, "/" + node_name.lstrip("/")):
-        entry = data.get(key)
-        if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict):
-            out.update(entry["ros__parameters"])
-    if not out and data:
-        raise ConfigError(
-            f"params file '{p}' has no '{node_name}: ros__parameters:' (or '/**') section; "
-            f"it has {sorted(str(k) for k in data)}"
-        )
-    return out
+    kind = type(default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind):
+        return value
+    raise ConfigError(
+        f"parameter {name} must be a {kind.__name__}, got {type(value).__name__} {value!r}"
+    )

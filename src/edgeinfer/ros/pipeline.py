@@ -8,7 +8,7 @@ allocation. The benchmark uses the same class for its in-process baseline.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -41,7 +41,16 @@ def engine_spec(engine: Engine, spec: PreprocessSpec | None = None) -> Preproces
 
 
 class Pipeline:
-    """One engine with its preprocessing, ready to run frames. Not thread-safe."""
+    """One engine with its preprocessing, ready to run frames. Not thread-safe.
+
+    Args:
+        engine: the engine.
+        spec: preprocessing spec (default: the engine's own; refused when it has none).
+        task: output kind (``auto``: :func:`~edgeinfer.ros.outputs.resolve_task`).
+        threads: inference threads (None: the engine's/backend's default).
+        spinning: whether idle inference threads spin-wait, for runners that have the
+            setting (None: the engine's own setting).
+    """
 
     def __init__(
         self,
@@ -50,6 +59,7 @@ class Pipeline:
         spec: PreprocessSpec | None = None,
         task: str = "auto",
         threads: int | None = None,
+        spinning: bool | None = None,
     ) -> None:
         self.engine = engine
         self.spec = engine_spec(engine, spec)
@@ -61,6 +71,10 @@ class Pipeline:
         labels = engine.metadata.get("labels")
         self.labels: list[str] | None = [str(x) for x in labels] if labels else None
         self.runner: Runner = load_runner(engine, threads=threads or None)
+        if spinning is not None and hasattr(self.runner, "spinning"):
+            # runners with spin-waiting worker threads (ONNX Runtime) expose the setting;
+            # it is read when the runner activates
+            cast(Any, self.runner).spinning = spinning
         self._buffer: np.ndarray | None = None
 
     def __enter__(self) -> Pipeline:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeinfer.errors import ConfigError, EdgeInferError, MissingExtraError
-from edgeinfer.fileio import atomic_directory, atomic_write_json
+from edgeinfer.fileio import atomic_directory, atomic_write_json, check_replaceable
 from edgeinfer.model import Model
 from edgeinfer.preprocess import PreprocessSpec
 from edgeinfer.source import TorchSource
@@ -251,8 +251,10 @@ def save_model(name: str, out: str | Path, *, force: bool = False, quiet: bool =
     """
     entry = get_entry(name)
     final = Path(out)
-    if final.exists() and not force:
+    if (final.exists() or final.is_symlink()) and not force:
         raise EdgeInferError(f"'{final}' already exists; pass --force to replace it")
+    if final.exists() or final.is_symlink():  # --force replaces only what `zoo get` wrote
+        check_replaceable(final, marker=INFO_FILE, allowed=(MODEL_FILE,), what="zoo model directory")
     model = get_model(name, quiet=quiet)
     info = {
         **entry.to_dict(),

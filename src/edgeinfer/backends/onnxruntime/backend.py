@@ -18,6 +18,7 @@ from edgeinfer.backends.onnxruntime.precision import executed_precision
 from edgeinfer.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
 from edgeinfer.errors import BackendError, first_line
+from edgeinfer.fileio import cannot_write
 from edgeinfer.passes import PassContext, run_pipeline
 
 if TYPE_CHECKING:
@@ -86,9 +87,15 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
                 model.proto.SerializeToString(), so, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
+            why = cannot_write(directory, model.proto.ByteSize())
+            fix = (
+                f"cannot write the engine in '{directory.parent}' ({why}): free disk space or "
+                "choose another location (EDGEINFER_CACHE_DIR)"
+                if why
+                else "check that the model's ops are supported (or try --backend openvino)"
+            )
             raise BackendError(
-                f"ONNX Runtime cannot build '{model.name}': {first_line(exc)}; "
-                "check that the model's ops are supported (or try --backend openvino)"
+                f"ONNX Runtime cannot build '{model.name}': {first_line(exc)}; {fix}"
             ) from exc
         payload = [PAYLOAD] + (
             [PAYLOAD + ".data"] if (directory / (PAYLOAD + ".data")).exists() else []

@@ -11,7 +11,7 @@ import numpy as np
 from edgeinfer.backends.base import Runner
 from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
 from edgeinfer.backends.options import parse_options
-from edgeinfer.errors import BackendError, EdgeInferError
+from edgeinfer.errors import BackendError, EdgeInferError, first_line
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -47,6 +47,10 @@ class OnnxRuntimeRunner(Runner):
         self.spinning = options.allow_spinning if spinning is None else spinning
         self.session: ort.InferenceSession | None = None
         self._bindings: dict[tuple[tuple[int, ...], ...], _Binding] = {}
+        # outputs that are graph inputs too: ONNX Runtime leaves a bound output buffer
+        # untouched for them (uninitialised memory), so the runner copies the input over
+        inputs = set(self._input_names)
+        self._passthrough = tuple(s.name for s in self.output_specs if s.name in inputs)
 
     def _activate_impl(self) -> None:
         import onnxruntime as ort
@@ -83,7 +87,7 @@ class OnnxRuntimeRunner(Runner):
         # One run with ONNX Runtime allocating the outputs tells us their shapes.
         for spec in self.output_specs:
             binding.bind_output(spec.name, "cpu")
-        self.session.run_with_iobinding(binding)
+        self._run(binding)
         first = binding.copy_outputs_to_cpu()
         binding.clear_binding_outputs()
         for spec, value in zip(self.output_specs, first, strict=True):
@@ -135,19 +139,40 @@ class OnnxRuntimeRunner(Runner):
                 if state.bound[name] != buf.ctypes.data:
                     self._bind_input(state, name, buf)
         if state.dynamic_outputs:
-            return self._run_dynamic(state)
+            return self._pass_inputs(feed, self._run_dynamic(state))
         try:
             self.session.run_with_iobinding(state.binding)
         except Exception:
             state.dynamic_outputs = True
-            return self._run_dynamic(state)
-        return state.outputs
+            return self._pass_inputs(feed, self._run_dynamic(state))
+        return self._pass_inputs(feed, state.outputs)
+
+    def _pass_inputs(
+        self, feed: Mapping[str, np.ndarray], outputs: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        for name in self._passthrough:
+            out = outputs[name]
+            if out.shape == feed[name].shape and out.flags.writeable:
+                np.copyto(out, feed[name])
+            else:
+                outputs[name] = np.array(feed[name], copy=True)
+        return outputs
+
+    def _run(self, binding: Any) -> None:
+        """``run_with_iobinding``, its failures as one-line :class:`BackendError`."""
+        assert self.session is not None
+        try:
+            self.session.run_with_iobinding(binding)
+        except Exception as exc:
+            raise BackendError(
+                f"ONNX Runtime inference failed on engine '{self.engine.path}': "
+                f"{first_line(exc)}; check the inputs, or rebuild the engine"
+            ) from exc
 
     def _run_dynamic(self, state: _Binding) -> dict[str, np.ndarray]:
-        assert self.session is not None
         state.binding.clear_binding_outputs()
         for spec in self.output_specs:
             state.binding.bind_output(spec.name, "cpu")
-        self.session.run_with_iobinding(state.binding)
+        self._run(state.binding)
         values = state.binding.copy_outputs_to_cpu()
         return {s.name: v for s, v in zip(self.output_specs, values, strict=True)}

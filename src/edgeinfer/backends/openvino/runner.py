@@ -232,8 +232,12 @@ class OpenVinoRunner(Runner):
                 "runner is not active; use it as a context manager: "
                 "`with load_runner(engine) as r: r.infer_many(feeds)`"
             )
+        self._check_thread()
         for feed in feeds:
             self._check_feed(feed)
+            if self.check_finite:  # OpenVINO turns NaN inputs into plausible finite logits
+                self.finite_counts.checked += 1
+                self._finite("input", feed)
         pool = self._request_pool(int(jobs or self.properties["optimal_requests"] or 1))
         results: list[dict[str, np.ndarray]] = [{} for _ in feeds]
         running: list[int | None] = [None] * len(pool)
@@ -245,6 +249,9 @@ class OpenVinoRunner(Runner):
             running[slot] = index
         for request, last in zip(pool, running, strict=True):
             self._collect(request, last, results)
+        if self.check_finite:
+            for result in results:
+                self._finite("output", result)
         return results
 
     def _request_pool(self, size: int) -> list[Any]:
