@@ -89,7 +89,7 @@ def test_skipped_with_the_reason(tmp_path: Path) -> None:
     )
     from edgeinfer.passes import run_pipeline
 
-    out, notes = run_pipeline(
+    _, notes = run_pipeline(
         Model.from_proto(make_mobile_block()), BuildConfig(passes=("act-equalize",))
     )
     assert notes == ["act-equalize: skipped, it needs calibration data (--calib)"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,11 +31,13 @@ from edgeinfer.search.measure import (
     probe_latency,
 )
 from edgeinfer.search.metrics import clearly_misses, clearly_passes, describe_quality, quality
-from edgeinfer.search.mixed import mixed_precision_search, quantizable_layers
+from edgeinfer.search.mixed import MixedOutcome, mixed_precision_search, quantizable_layers
+from edgeinfer.search.ranked import diagnosis_ranking, fewest_layers
 from edgeinfer.search.results import CandidateResult, MixedReport, Quality
 from edgeinfer.search.select import accuracy_violations, objective_value
 
 if TYPE_CHECKING:
+    from edgeinfer.config import BuildConfig
     from edgeinfer.engine import Engine
     from edgeinfer.model import Model
     from edgeinfer.progress import Progress
@@ -296,39 +299,68 @@ class Search:
         self._run_mixed(base)
 
     def _run_mixed(self, base: CandidateResult) -> None:
-
+        """Mixed precision for ``base``: from ``debug precision``'s layer ranking (one
+        diagnosis, then the fewest top-ranked layers out of INT8 that meet the budget), or,
+        where the model cannot be diagnosed, from a sensitivity probe per layer.
+        """
         cand = self.cands[base.name]
+        try:
+            limit = 4 * self.cfg.mixed_units
+            ranking = diagnosis_ranking(self.model, cand.config, max_layers=limit)
+        except (EdgeInferError, RuntimeError, ValueError) as exc:
+            self.log(f"mixed precision: no layer diagnosis ({escape(first_line(exc))})")
+            self._mixed_by_probes(base, cand)
+            return
+        self.log(
+            f"mixed precision: {len(ranking)} layers of {escape(base.name)} ranked by their "
+            "share of the INT8 output error (debug precision)"
+        )
+        with self.progress.task("mixed precision", None):
+            out = fewest_layers(
+                [name for name, _ in ranking],
+                lambda exclude: self._subset_quality(mixed_variant(cand, exclude).config),
+                self._meets_accuracy,
+                self._mixed_score,
+                late=self.late,
+            )
+        self._finish_mixed(base, cand, replace(out, sensitivity=ranking))
+
+    def _subset_quality(self, cfg: BuildConfig) -> Quality | None:
+        """Quality of ``cfg``'s build on the quick subset (None: it failed to build or run)."""
+        try:
+            eng = build(self.model, cfg, quiet=True)
+            with load_runner(eng) as r:
+                q = self.quality_of(collect_outputs(r, self.quick), subset=True)
+        except (EdgeInferError, RuntimeError, ValueError) as exc:
+            self.log(
+                f"[yellow]mixed:[/] excluding {len(cfg.exclude)} layer(s) failed: "
+                f"{escape(str(exc))}"
+            )
+            return None
+        self.log(f"  mixed: {len(cfg.exclude)} node(s) out of INT8: {describe_quality(q)}")
+        return q
+
+    @staticmethod
+    def _mixed_score(q: Quality) -> float:
+        # Mean KL to the FP32 reference: continuous, so small per-layer effects rank
+        # reliably where agreement on a few hundred inputs moves in coarse steps.
+        return -q.mean_kl if q.mean_kl is not None else q.score()
+
+    def _mixed_by_probes(self, base: CandidateResult, cand: Candidate) -> None:
         layers = quantizable_layers(self.model.proto)
         probe_cfg = sensitivity_config(cand.config)
-        seen: dict[tuple[str, ...], Quality] = {}
+        seen: dict[tuple[str, ...], Quality | None] = {}
 
         def evaluate(exclude: tuple[str, ...]) -> Quality | None:
-            if exclude in seen:
-                return seen[exclude]
-            try:
-                eng = build(self.model, probe_cfg.replace(exclude=exclude), quiet=True)
-                with load_runner(eng) as r:
-                    q = self.quality_of(collect_outputs(r, self.quick), subset=True)
-                self.log(f"  mixed: {len(exclude)} node(s) in FP32: {describe_quality(q)}")
-                seen[exclude] = q
-                return q
-            except (EdgeInferError, RuntimeError, ValueError) as exc:
-                self.log(
-                    f"[yellow]mixed:[/] excluding {len(exclude)} layer(s) failed: {escape(str(exc))}"
-                )
-                return None
-
-        def score(q: Quality) -> float:
-            # Mean KL to the FP32 reference: continuous, so small per-layer effects rank
-            # reliably where agreement on a few hundred inputs moves in coarse steps.
-            return -q.mean_kl if q.mean_kl is not None else q.score()
+            if exclude not in seen:
+                seen[exclude] = self._subset_quality(probe_cfg.replace(exclude=exclude))
+            return seen[exclude]
 
         known = (r.quality for r in self.results.values() if r.config == probe_cfg)
         base_q = next((q for q in known if q is not None), None) or evaluate(())
         if base_q is None:
             self.notes.append(f"mixed precision failed: {probe_cfg.label()} did not build")
             return
-
         self.log(
             f"mixed precision: ranking {len(layers)} layers of {escape(base.name)} by sensitivity"
         )
@@ -337,11 +369,14 @@ class Search:
                 layers,
                 evaluate,
                 self._meets_accuracy,
-                score,
+                self._mixed_score,
                 base_q,
                 max_units=self.cfg.mixed_units,
                 deadline=self.deadline,
             )
+        self._finish_mixed(base, cand, out)
+
+    def _finish_mixed(self, base: CandidateResult, cand: Candidate, out: MixedOutcome) -> None:
         name = None
         if out.meets:
             var = mixed_variant(cand, out.excluded)

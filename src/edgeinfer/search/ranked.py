@@ -12,11 +12,37 @@ hit: about ``2 log2(k)`` builds instead of one per layer. The caller supplies
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
+from edgeinfer.search.candidates import int8_route
 from edgeinfer.search.mixed import MixedOutcome
 from edgeinfer.search.results import Quality
 
-__all__ = ["fewest_layers"]
+if TYPE_CHECKING:
+    from edgeinfer.config import BuildConfig
+    from edgeinfer.model import Model
+
+__all__ = ["diagnosis_ranking", "fewest_layers"]
+
+
+def diagnosis_ranking(
+    model: Model, config: BuildConfig, *, samples: int = 32, max_layers: int | None = None
+) -> list[tuple[str, float]]:
+    """``(node, gain)`` of the layers whose float fallback lowers the INT8 output error, most
+    harmful first: ``debug precision``'s ranking for the quantizer of ``config``'s INT8 route
+    (``nncf`` for NNCF routes, else edgeinfer's QDQ pass).
+
+    Raises:
+        EdgeInferError: the model cannot be diagnosed (no calibration data, several inputs …).
+    """
+    from edgeinfer.evaluate.layerwise import QUANTIZERS, diagnose_precision
+
+    route = int8_route(config).name
+    quantizer = route if route in QUANTIZERS else "qdq"
+    report = diagnose_precision(
+        model, config, samples=samples, quantizer=quantizer, max_layers=max_layers, quiet=True
+    )
+    return [(x.name, x.gain) for x in report.layers if x.gain > 0]
 
 
 def _doubling(n: int) -> list[int]:

@@ -61,6 +61,9 @@ def _convert(model: Model) -> ov.Model:
             ) from exc
 
 
+_BF16_REST = (("inference_precision", "bf16"),)
+
+
 @register_backend
 class OpenVinoBackend(Backend[OpenVinoSettings]):
     """OpenVINO on the CPU: IR conversion, runtime hints, bf16 and INT8 (QDQ or NNCF)."""
@@ -73,8 +76,14 @@ class OpenVinoBackend(Backend[OpenVinoSettings]):
         precisions=("fp32", "fp16", "bf16", "int8"),
         int8_routes=(
             # The QDQ route quantizes with edgeinfer's INT8 pass, exactly as ONNX Runtime does.
-            Int8Route("qdq", proxy_backend="onnxruntime"),
-            Int8Route("nncf", options=(("quantizer", "nncf"),), calibrators=False),
+            # Mixed variants run the layers kept out of INT8 in BF16 where the CPU has it.
+            Int8Route("qdq", proxy_backend="onnxruntime", mixed_options=_BF16_REST),
+            Int8Route(
+                "nncf",
+                options=(("quantizer", "nncf"),),
+                calibrators=False,
+                mixed_options=_BF16_REST,
+            ),
         ),
         precision_options=frozenset({"inference_precision", *INT8_OPTIONS}),
     )
