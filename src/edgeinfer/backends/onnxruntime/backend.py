@@ -8,6 +8,7 @@ input and output buffers, reused across calls.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from edgeinfer.backends.int8_isa import auto_flag, host_int8_isa
 from edgeinfer.backends.onnxruntime.precision import executed_precision
 from edgeinfer.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edgeinfer.backends.onnxruntime.settings import PAYLOAD, OrtOptions, session_options
-from edgeinfer.errors import BackendError, first_line
+from edgeinfer.errors import BackendError, MissingExtraError, first_line
 from edgeinfer.fileio import cannot_write
 from edgeinfer.passes import PassContext, run_pipeline
 
@@ -37,7 +38,11 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
     module = "onnxruntime"
     capabilities = Capabilities(
         precisions=("fp32", "fp16", "int8"),
-        int8_routes=(Int8Route("qdq"),),
+        # bc: the QDQ route with NNCF's sequential bias correction (needs the openvino extra)
+        int8_routes=(
+            Int8Route("qdq"),
+            Int8Route("bc", options=(("bias_correction", True),), calibrators=False),
+        ),
         precision_options=frozenset(
             {"quant_preprocess", "reduce_range", "quantize_outputs", "bias_correction"}
         ),
@@ -46,10 +51,12 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
     options_type = OrtOptions
 
     def check_config(self, config: BuildConfig) -> None:
-        """Refuse bf16 (the CPU provider has no bfloat16 kernels), then the common checks.
+        """Refuse bf16 (the CPU provider has no bfloat16 kernels), INT8 bias correction
+        without NNCF, then the common checks.
 
         Raises:
             BackendError: bf16, or a precision or option the backend does not support.
+            MissingExtraError: ``bias_correction`` without NNCF installed.
         """
         if config.precision == "bf16":
             raise BackendError(
@@ -58,6 +65,12 @@ class OnnxRuntimeBackend(Backend[OrtOptions]):
                 "(CPUs with AVX512_BF16/AMX), or fp16/int8 here"
             )
         super().check_config(config)
+        wants_bc = config.precision == "int8" and self.options(config).bias_correction
+        if wants_bc and importlib.util.find_spec("nncf") is None:
+            raise MissingExtraError(
+                "onnxruntime option bias_correction needs NNCF (its sequential bias "
+                "correction); install the extra: pip install 'edgeinfer[openvino]'"
+            )
 
     def build(
         self, model: Model, config: BuildConfig, directory: Path, *, quiet: bool | None = None
