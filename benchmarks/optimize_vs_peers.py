@@ -175,8 +175,8 @@ def bench_model(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any
     path = tmp / f"{name}.onnx"
     src.model.save(path)
     ref_engine = build(src.model, reference_candidate(args.threads).config)
-    data = load_data(eval_spec, ref_engine, limit=args.eval_limit, seed=1)
-    calib = load_data(calib_spec, ref_engine, limit=args.calib_samples, seed=0).x
+    data, _ = load_data(eval_spec, ref_engine, limit=args.eval_limit, seed=1)
+    calib = load_data(calib_spec, ref_engine, limit=args.calib_samples, seed=0)[0].x
     cfg = OptimizeConfig(
         eval=eval_spec,
         calib=calib_spec,

@@ -86,12 +86,22 @@ def test_image_data_goes_through_the_models_stored_preprocessing(tmp_path: Path)
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "img.npz", x=rng.integers(0, 256, (24, 20, 20, 3), dtype=np.uint8))
     cfg = _cfg(f"npz:{tmp_path / 'img.npz'}")
-    inferred = calibration_data(_model(), cfg)
-    assert inferred.preprocess_source == "inferred"
+    with pytest.raises(DataError) as exc:  # images and no spec: refused, never guessed
+        calibration_data(_model(), cfg)
+    assert str(exc.value) == (
+        f"dataset 'npz:{tmp_path / 'img.npz'}' holds images but there is no preprocessing spec "
+        "and model 'conv_relu' stores none; edgeinfer does not guess one (resize and "
+        "normalization change every result); pass --preprocess "
+        "size=16x16,mean=M1/M2/M3,std=S1/S2/S3 (the resize, mean and std the model was "
+        "trained with; or imagenet) or store it once: edgeinfer meta MODEL.onnx --preprocess "
+        "SPEC -o MODEL-WITH-SPEC.onnx"
+    )
     spec = PreprocessSpec(size=(16, 16), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     stored = calibration_data(_model().with_meta(preprocess=spec.to_dict()), cfg)
     assert stored.preprocess_source == "model" and stored.preprocess == spec.to_dict()
-    assert stored.fingerprint != inferred.fingerprint
+    plain = PreprocessSpec(size=(16, 16))
+    other = calibration_data(_model().with_meta(preprocess=plain.to_dict()), cfg)
+    assert stored.fingerprint != other.fingerprint  # the normalization reaches the arrays
 
 
 def test_no_data_names_the_flag() -> None:
@@ -167,6 +177,7 @@ def test_any_key_change_invalidates(tmp_path: Path, change: str) -> None:
             tmp_path / "a.npz",
             x=np.random.default_rng(0).integers(0, 255, (32, 20, 20, 3), dtype=np.uint8),
         )
+        model = model.with_meta(preprocess=PreprocessSpec(size=(16, 16)).to_dict())
     first = calibrate(model, base)
     cfg, m = base, model
     if change in _CONFIG_CHANGES:

@@ -36,7 +36,8 @@ def test_int8_build_records_calibration_executed_precision_and_guardrail(
     assert engine.precision == "int8" and engine.manifest.precision == "int8"
     assert engine.config.calibration.method == "minmax"
     g = json.loads(report.read_text())["guardrail"]
-    assert g["candidate"] == "int8" and g["baseline"] == "fp32" and g["iterations"] == 30
+    assert g["candidate"] == "int8" and g["baseline"] == "fp32" and g["iterations"] == 35
+    assert len(g["ratios"]) == 7 and g["spread"][0] <= g["speedup"] <= g["spread"][1]
     assert g["message"] in out
     # a second build (another engine: per-tensor weights) reuses the calibration cache
     code, out, _ = run(capsys, *args, "--per-tensor", "-o", str(tmp_path / "e2"), "--no-guardrail")
@@ -57,7 +58,12 @@ def test_fp16_build_says_what_actually_executes(
     if engine.precision == "fp32":
         assert "precision: requested fp16, executes fp32" in out
         assert "ONNX Runtime's CPU provider has no FP16 kernels for Conv" in out
-    assert "fp16 is" in out  # guardrail verdict, faster or not
+        # never "faster" when it runs FP32 anyway: the difference is noise
+        assert "fp16 executes fp32 on this host, so it is not faster than fp32" in " ".join(
+            out.split()
+        )
+    else:
+        assert "fp16 is" in out or "fp16 may be" in out  # guardrail verdict
 
 
 def test_exclude_flag_reaches_the_int8_pass(
@@ -183,10 +189,10 @@ def test_bench_of_a_lower_precision_engine_runs_the_guardrail(
     assert code == 0
     report = tmp_path / "b.json"
     code, out, _ = run(capsys, "bench", str(eng), "--iterations", "10", "--json", str(report))
-    assert code == 0 and "fp16 is" in out
+    assert code == 0 and "median of 7 interleaved rounds" in out
     assert json.loads(report.read_text())["guardrail"]["baseline"] == "fp32"
     code, out, _ = run(capsys, "bench", str(eng), "--iterations", "10", "--no-guardrail")
-    assert code == 0 and "fp16 is" not in out
+    assert code == 0 and "interleaved rounds" not in out
 
 
 def test_changed_calibration_files_rebuild_the_engine(

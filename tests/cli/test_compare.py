@@ -153,3 +153,25 @@ def test_shape_gives_symbolic_dims_for_random_inputs(
     data = json.loads((tmp_path / "j.json").read_text())
     assert data["outputs"][0]["elements"] == 4 * 3 * 8 * 10
     assert np.isclose(data["outputs"][0]["cosine"], 1.0)
+
+
+def test_every_output_is_compared_or_the_ones_chosen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import onnx
+
+    from ..search.issue_models import two_output_detector
+
+    path = tmp_path / "det.onnx"
+    onnx.save(two_output_detector(batch=1), str(path))
+    report = tmp_path / "c.json"
+    code = main(["-q", "compare", str(path), str(path), "--json", str(report)])
+    capsys.readouterr()
+    assert code == 0
+    names = [o["name"] for o in json.loads(report.read_text())["outputs"]]
+    assert names == ["scores", "boxes"]
+    code = main(
+        ["-q", "compare", str(path), str(path), "--outputs", "boxes", "--json", str(report)]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert [o["name"] for o in json.loads(report.read_text())["outputs"]] == ["boxes"]

@@ -194,10 +194,19 @@ def test_resolve_preprocess_order_and_parse_preprocess() -> None:
     assert resolve_preprocess(fm, stored, override=explicit) == (explicit, "explicit")
     assert resolve_preprocess(fm, stored)[1] == "model"  # a Model; "engine" for an Engine
     assert resolve_preprocess(fm, plain) == (fm.preprocess, "dataset")
-    spec, source = resolve_preprocess(photos, plain)
+    with pytest.raises(DataError) as exc:  # images, no spec anywhere: refused, never guessed
+        resolve_preprocess(photos, plain)
+    assert str(exc.value) == (
+        "dataset 'photos:2' holds images but there is no preprocessing spec and model "
+        "'centroids' stores none; edgeinfer does not guess one (resize and normalization "
+        "change every result); pass --preprocess size=28x28,color=gray,mean=M,std=S (the "
+        "resize, mean and std the model was trained with; or imagenet) or store it once: "
+        "edgeinfer meta MODEL.onnx --preprocess SPEC -o MODEL-WITH-SPEC.onnx"
+    )
+    spec, source = resolve_preprocess(photos, plain, allow_guess=True)  # only when asked
     assert source == "inferred" and spec is not None
     assert (spec.size, spec.color, spec.resize, spec.layout) == ((28, 28), "gray", "direct", "NCHW")
-    with pytest.raises(DataError, match="no preprocessing spec for dataset 'photos:2'"):
+    with pytest.raises(DataError, match="dataset 'photos:2' holds images but there is no prep"):
         resolve_preprocess(photos, None)
     assert parse_preprocess("imagenet") == PreprocessSpec.imagenet()
     assert parse_preprocess("imagenet:160").size == (160, 160)
@@ -234,7 +243,8 @@ def test_resolver_without_a_dataset_and_the_single_input_check() -> None:
     w, b = centroid_weights(100)
     plain, stored = centroid_classifier(w=w, b=b), centroid_classifier(w=w, b=b, metadata=True)
     assert resolve_preprocess(None, plain, allow_guess=False) == (None, "none")
-    assert resolve_preprocess(None, plain)[1] == "inferred"
+    assert resolve_preprocess(None, plain) == (None, "none")  # never guessed by default
+    assert resolve_preprocess(None, plain, allow_guess=True)[1] == "inferred"
     assert resolve_preprocess(None, stored, allow_guess=False)[1] == "model"
     graph = helper.make_graph(
         [helper.make_node("Add", ["a", "b"], ["y"])],

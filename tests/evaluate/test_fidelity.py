@@ -208,3 +208,41 @@ def test_all_nan_candidate_reports_no_misleading_metrics() -> None:
     assert np.isnan(o.cosine) and np.isnan(o.snr_db) and o.agreement is None
     assert res.to_dict()["outputs"][0]["cosine"] is None
     assert res.failures == ["candidate output 'y' has NaN/Inf at input 0 (2 of 2 inputs affected)"]
+
+
+def test_proportions_carry_intervals_and_unresolvable_thresholds_are_noted() -> None:
+    ref = np.eye(10)[np.arange(150) % 10] * 6.0
+    cand = ref.copy()
+    cand[0] = np.roll(cand[0], 1)
+    acc = FidelityAccumulator(
+        Tolerances(atol=None, rtol=None, min_confident_agreement=0.995, min_agreement=0.9)
+    )
+    acc.update({"y": cand}, {"y": ref})
+    res = acc.result()
+    o = res.output("y")
+    assert o.confident_agreement == pytest.approx(149 / 150)
+    assert o.confident_agreement_ci is not None
+    assert o.confident_agreement_ci[0] < o.confident_agreement < o.confident_agreement_ci[1]
+    assert o.top1_in_top5_ci is not None and o.mean_cosine_ci is not None
+    assert (
+        "output 'y': --min-confident-agreement 0.995 cannot be resolved by 150 inputs: even "
+        "150/150 only shows >= 0.9750 at 95% confidence; it takes >= 765"
+    ) in res.notes
+    assert not [n for n in res.notes if "--min-agreement" in n]  # 0.9 is resolvable
+    data = res.to_dict()["outputs"][0]
+    assert len(data["confident_agreement_ci"]) == 2
+
+
+def test_a_pass_within_the_noise_is_noted() -> None:
+    ref = np.eye(10)[np.arange(2000) % 10] * 6.0
+    cand = ref.copy()
+    cand[:5] = np.roll(cand[:5], 1, axis=1)  # 99.75% agreement: passes 0.995, CI below it
+    acc = FidelityAccumulator(Tolerances(atol=None, rtol=None, min_agreement=0.995))
+    acc.update({"y": cand}, {"y": ref})
+    res = acc.result()
+    assert res.passed
+    (note,) = res.notes
+    assert note.startswith(
+        "output 'y': top-1 agreement 99.75% passes --min-agreement 0.995 within the noise "
+        "(95% CI 99."
+    )

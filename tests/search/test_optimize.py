@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from edgeinfer.api import optimize
-from edgeinfer.errors import BudgetError, ConfigError, ModelError
+from edgeinfer.errors import BudgetError, ConfigError, DataError, ModelError
 from edgeinfer.search import Budget, OptimizeConfig, check_budget
 from edgeinfer.search.results import OptimizeResult
 
@@ -113,12 +113,13 @@ def test_config_round_trip() -> None:
 def test_ctrl_c_keeps_finished_candidates_and_writes_partial_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from edgeinfer.search import optimize as search_optimize
     from edgeinfer.search.phases import Search
 
-    def interrupted(self: Search) -> None:
+    def interrupted(search: Search) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Search, "try_mixed", interrupted)  # as if Ctrl-C came mid-search
+    monkeypatch.setattr(search_optimize, "try_mixed", interrupted)  # as if Ctrl-C came mid-search
     model, data = write_classifier(tmp_path)
     out = tmp_path / "out"
     cfg = OptimizeConfig(
@@ -196,3 +197,55 @@ def test_a_pytorch_source_is_the_starting_point(tmp_path: Path) -> None:
     assert start.quality is not None and start.quality.top1 == 1.0  # same weights as the graph
     assert res.winner is not None and res.winner.startswith("onnxruntime/fp32")  # never the start
     assert res.candidate(res.winner).ratio_vs_baseline is not None
+
+
+def test_two_output_fixed_batch_opset11_detector_on_images_needs_no_workaround(
+    tmp_path: Path,
+) -> None:
+    """The detector of issue 17: two outputs, a fixed batch of 1, opset 11, its own
+    normalization, images for calibration and no eval data."""
+    import onnx
+
+    from edgeinfer.preprocess import PreprocessSpec
+
+    from .issue_models import two_output_detector, write_images
+
+    path = tmp_path / "det.onnx"
+    onnx.save(two_output_detector(batch=1, opset=11), str(path))
+    images = write_images(tmp_path / "imgs", n=48)
+    base = {**FAST, "calib_samples": 24, "quick_n": 12}
+    with pytest.raises(DataError, match="edgeinfer does not guess one"):
+        optimize(path, OptimizeConfig(calib=f"images:{images}", quiet=True, **base))
+    spec = PreprocessSpec(size=(16, 16), mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3), color="bgr")
+    out = tmp_path / "out"
+    cfg = OptimizeConfig(
+        calib=f"images:{images}", preprocess=spec, backends=("onnxruntime",),
+        precisions=("fp32", "int8"), calibrators=("minmax",), mixed=False, out_dir=str(out),
+        quiet=True, **base,
+    )  # fmt: skip
+    res = optimize(path, cfg)
+    assert res.notes[0] == (
+        "accuracy budget: output 'scores' (classification): agreement on confident inputs "
+        "(ref p >= 0.5) >= 0.995 and 100% top-1-in-top-5; output 'boxes' (dense): cosine "
+        "similarity to FP32 >= 0.999 (mean per input)"
+    )
+    assert (
+        "left out 24 eval input(s) that are also calibration samples: candidates are judged on "
+        "data they were not calibrated on"
+    ) in res.notes
+    assert res.data_note.endswith("tuned on 12, judged on 12 held-out inputs")
+    int8 = res.candidate("onnxruntime/int8(minmax)")
+    assert int8.error is None and int8.quality is not None
+    assert [o.name for o in int8.quality.outputs] == ["scores", "boxes"]
+    assert any(r.startswith("output 'boxes': cosine") for r in int8.reasons)  # judged too
+    assert any("opset 11 upgraded to 13" in n for n in int8.notes)
+    assert res.winner is not None and res.winner.startswith("onnxruntime/fp32")  # or its t1
+    winner = res.candidate(res.winner)
+    assert winner.quality is not None and winner.quality.split == "holdout"
+    assert res.warnings and "cannot be resolved by" in res.warnings[0]
+    report = json.loads((out / "report.json").read_text())  # strict JSON
+    assert_valid("report.schema.json", report)
+    manifest = json.loads((out / "engine" / "manifest.json").read_text())
+    assert PreprocessSpec.from_dict(manifest["metadata"]["preprocess"]) == spec
+    html = (out / "report.html").read_text()
+    assert "output by output (held-out split)" in html and "warning: " in html

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from edgeinfer.errors import ConfigError
@@ -122,3 +124,55 @@ def test_dense_outputs_are_judged_by_cosine_in_either_mode() -> None:
         assert accuracy_violations(Quality(mode, 10, cosine=0.99), Budget()) == [
             "cosine similarity 0.99000 < 0.999"
         ]
+
+
+def test_a_measured_faster_candidate_that_meets_the_budget_always_wins() -> None:
+    # The two-output detector case: the table showed OpenVINO FP32 1.32x faster (median of
+    # per-round ratios, interleaved) but the pooled p50 of a noisy run favoured ONNX Runtime.
+    ort, ov = fidelity("onnxruntime/fp32", 1.00, 1.0), fidelity("openvino/fp32", 1.02, 1.0)
+    ort.ratio_vs_baseline, ort.paired_p50_ms = 1.0, 1.00
+    ov.ratio_vs_baseline, ov.paired_p50_ms = 1 / 1.32, 1.00 / 1.32
+    sel = select([ort, ov], Budget())
+    assert sel.winner == "openvino/fp32"
+    assert sel.reasons["openvino/fp32"] == [
+        "fastest meeting the budgets (p50 0.758 ms interleaved, paired)"
+    ]
+    assert sel.reasons["onnxruntime/fp32"] == [
+        "meets the budgets but p50 1.000 ms interleaved, paired (1.32x the winner's)"
+    ]
+    # whatever the order and the tie rules, no budget-meeting candidate beats the winner
+    for order in ([ov, ort], [ort, ov]):
+        sel = select(order, Budget())
+        w = next(r for r in order if r.name == sel.winner)
+        assert all(
+            objective_value(r, "p50") >= objective_value(w, "p50") * (1 - 0.01) for r in order
+        )
+
+
+def test_dense_candidates_rank_without_nan() -> None:
+    from edgeinfer.search.results import CandidateResult, Quality
+
+    from .synthetic import stats
+
+    def dense(name: str, p50: float, cos: float) -> CandidateResult:
+        q = Quality("fidelity", 100, cosine=cos)
+        return CandidateResult(name, None, status="measured", latency=stats(p50), quality=q)
+
+    results = [dense("slow", 1.0, 1.0), dense("fast", 0.9, 0.9995), dense("bad", 0.5, 0.9)]
+    sel = select(results, Budget())
+    assert sel.winner == "fast" and sel.reasons["bad"] == ["cosine similarity 0.90000 < 0.999"]
+    assert not any(math.isnan(r.quality.score()) for r in results if r.quality)
+
+
+def test_fp16_that_executes_fp32_does_not_outrank_its_fp32_twin() -> None:
+    from edgeinfer.config import BuildConfig
+
+    fp32, fp16 = fidelity("onnxruntime/fp32", 1.00, 1.0), fidelity("onnxruntime/fp16", 0.80, 1.0)
+    fp32.config, fp32.executed_precision = BuildConfig(precision="fp32"), "fp32"
+    fp16.config, fp16.executed_precision = BuildConfig(precision="fp16"), "fp32"
+    sel = select([fp32, fp16], Budget())
+    assert sel.winner == "onnxruntime/fp32"
+    assert sel.reasons["onnxruntime/fp16"] == [
+        "executes fp32 like onnxruntime/fp32: the same computation, so its speed difference "
+        "is noise; onnxruntime/fp32 stands for both"
+    ]

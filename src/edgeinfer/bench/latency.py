@@ -18,6 +18,7 @@ import numpy as np
 
 from edgeinfer import serde
 from edgeinfer.backends.base import Runner
+from edgeinfer.bench.batching import check_batch
 from edgeinfer.bench.stats import LatencyStats, latency_stats
 from edgeinfer.errors import ConfigError
 from edgeinfer.host import current_host
@@ -152,11 +153,16 @@ def bench_runner(
 ) -> BenchResult:
     """Benchmark an active runner. ``feed`` defaults to seeded random inputs."""
     cfg = config or BenchConfig()
+    if feed is None:
+        shaped = {name for name, _ in cfg.shapes}
+        free = [s for s in runner.input_specs if s.name not in shaped]
+        check_batch(free, cfg.batch, f"engine '{runner.engine.path}'")
     data = (
         dict(feed)
         if feed is not None
         else random_feed(runner.input_specs, cfg.batch, cfg.seed, shapes=dict(cfg.shapes))
     )
+    items = _items_per_call(data, cfg)
     for _ in range(cfg.warmup):
         runner.infer(data)
     with Progress(quiet) as progress:
@@ -172,14 +178,34 @@ def bench_runner(
         config=cfg,
         latencies_ns=lat,
         stats=stats,
-        throughput=cfg.batch * lat.size / (lat.sum() / 1e9)
+        throughput=items * lat.size / (lat.sum() / 1e9)
         if cfg.rate_hz is None
-        else cfg.batch * lat.size / wall,
+        else items * lat.size / wall,
         wall_s=wall,
         deadline_misses=misses,
         engine=_engine_info(runner),
         host=current_host().to_dict(),
     )
+
+
+def _items_per_call(data: Mapping[str, np.ndarray], cfg: BenchConfig) -> int:
+    """Inputs per call: the leading dim the feed really has (what throughput counts).
+
+    Raises:
+        ConfigError: a ``--shape`` whose leading dim contradicts ``--batch``.
+    """
+    leads = {int(a.shape[0]) for a in data.values() if np.ndim(a)}
+    if len(leads) != 1:
+        return cfg.batch
+    lead = leads.pop()
+    shaped = dict(cfg.shapes)
+    if lead != cfg.batch and shaped:
+        raise ConfigError(
+            f"--batch {cfg.batch} but --shape gives a batch of {lead} "
+            f"({', '.join(f'{k}:' + 'x'.join(map(str, v)) for k, v in shaped.items())}); make "
+            "them agree"
+        )
+    return lead
 
 
 def _closed_loop(

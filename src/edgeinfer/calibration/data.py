@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from edgeinfer.tensors import TensorSpec
 
 Feed = dict[str, np.ndarray]
-_NO_SPEC_FIX = (
-    "store one in the model's metadata (Model.with_meta(preprocess=...)) or calibrate with "
-    "model-ready arrays (npz:FILE)"
-)
 
 
 @dataclass(frozen=True)
@@ -33,7 +29,7 @@ class CalibrationData:
         feeds: one ``{input name: array}`` dict per batch.
         fingerprint: SHA-256 of the arrays (names, dtypes, shapes and bytes).
         preprocess: the preprocessing spec used (None for tensor data).
-        preprocess_source: where the spec came from: model, dataset, inferred or none (see
+        preprocess_source: where the spec came from: model, dataset or none (see
             :func:`~edgeinfer.data.specs.resolve_preprocess`).
         samples: number of samples in all batches.
     """
@@ -95,7 +91,7 @@ def calibration_data(
         model, consumer="calibration datasets feed", fix="export a single-input model"
     )
     ds = open_calibration_dataset(config)
-    spec, source = resolve_preprocess(ds, model, fix=_NO_SPEC_FIX)
+    spec, source = resolve_preprocess(ds, model)  # images without a spec: refused, never guessed
     batch = _batch_size(spec_in, config.batch_size)
     feeds: list[Feed] = []
     total = 0

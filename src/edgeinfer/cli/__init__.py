@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "compare",
     "optimize",
     "info",
+    "meta",
     "calib",
     "debug",
     "ros",

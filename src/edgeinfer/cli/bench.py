@@ -8,14 +8,16 @@ from typing import Any
 from edgeinfer.cli.build import print_guardrail
 from edgeinfer.cli.common import (
     add_build_options,
+    add_preprocess_option,
+    build_config_from_args,
     command_line,
     open_engine,
     parse_shapes,
     parse_size,
+    preprocess_from_args,
     write_json,
 )
 from edgeinfer.cli.console import stdout_console
-from edgeinfer.cli.eval import preprocess_from_args
 from edgeinfer.errors import ConfigError
 
 
@@ -24,7 +26,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser("bench", help="measure latency percentiles and throughput")
     p.add_argument("target", help="ONNX model (built on the fly, cached) or engine directory")
     add_build_options(p)
-    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="inputs per call (default 1); a fixed-batch ONNX model gets a dynamic batch where "
+        "its graph allows (checked), a fixed-batch engine is refused",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--iterations", type=int, default=None, help="measured iterations (default 200)")
     g.add_argument(
@@ -65,10 +73,10 @@ def register(sub: Any) -> None:
         metavar="WxH",
         help="camera resolution frames are resized to first (default 640x480)",
     )
-    g.add_argument(
-        "--preprocess",
-        default=None,
-        help="preprocessing spec when the engine has none (e.g. imagenet)",
+    add_preprocess_option(
+        g,
+        help="how frames become the input tensor when the engine stores no spec: "
+        "imagenet[:SIZE], a JSON file, inline JSON or KEY=VALUE,... (the syntax of every verb)",
     )
     g.add_argument("--top-k", type=int, default=5, help="classifier post-processing top-k")
     p.set_defaults(func=run)
@@ -99,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         deadline_ms=args.deadline_ms,
         shapes=parse_shapes(args.shape),
     )
-    engine = open_engine(args.target, args)
+    engine = _engine(args)
     if args.pipeline:
         return _run_pipeline(engine, args)
     with load_runner(engine, threads=args.threads) as runner:
@@ -114,6 +122,28 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, data)
         Console(stderr=True).print(f"wrote {args.json}")
     return 0
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    """The engine to bench; an ONNX file with a fixed batch other than ``--batch`` gets its
+    batch made dynamic where the graph allows it (said on stderr), else a clear refusal.
+    """
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from edgeinfer.bench.batching import with_batch
+    from edgeinfer.builder import resolve_engine
+    from edgeinfer.model import Model
+
+    p = Path(args.target)
+    if args.pipeline or p.is_dir() or p.suffix.lower() != ".onnx" or args.shape:
+        return open_engine(args.target, args)
+    model, note = with_batch(Model.load(p), args.batch)
+    if note is None:
+        return open_engine(args.target, args)
+    Console(stderr=True, highlight=False).print(f"[yellow]note:[/] {note}")
+    return resolve_engine(model, build_config_from_args(args))
 
 
 def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options, build_config_from_args, command_line, write_json
+from edgeinfer.cli.common import (
+    add_build_options,
+    add_preprocess_option,
+    build_config_from_args,
+    command_line,
+    preprocess_from_args,
+    with_preprocess,
+    write_json,
+)
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError
 
@@ -53,6 +61,13 @@ def register(sub: Any) -> None:
         "--symmetric-activations", action="store_true", help="symmetric activation ranges"
     )
     g.add_argument("--per-tensor", action="store_true", help="per-tensor (not per-channel) weights")
+    add_preprocess_option(
+        p,
+        help="how images (calibration data, and later eval/compare/bench --pipeline/ros) become "
+        "the input tensor; stored in the engine: imagenet[:SIZE], a JSON file, inline JSON or "
+        "KEY=VALUE,... (e.g. size=224x224,resize=shorter,mean=0.5/0.5/0.5,std=0.5/0.5/0.5); "
+        "default: the spec stored in the model",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--no-cache", action="store_true", help="rebuild even when cached")
     p.add_argument(
@@ -107,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeinfer.calibration import pin_data
     from edgeinfer.model import Model
 
-    model = Model.load(args.model)
+    model = with_preprocess(Model.load(args.model), preprocess_from_args(args))
     calib = calibration_from_args(args)
     exclude = tuple(x for group in args.exclude for x in group)
 
@@ -152,8 +167,15 @@ def _print_engine(engine: Any) -> None:
         con.print(f"[yellow]precision:[/] requested {m.precision}, executes {m.executed_precision}")
     else:
         con.print(f"precision: {m.executed_precision}")
+    spec = m.metadata.get("preprocess")
+    if spec:
+        from edgeinfer.data.specs import format_preprocess
+        from edgeinfer.preprocess import PreprocessSpec
+
+        con.print(f"preprocessing: {escape(format_preprocess(PreprocessSpec.from_dict(spec)))}")
     for note in m.notes:
-        con.print(f"[yellow]note:[/] {escape(note)}")
+        style = "bold red" if note.startswith("WARNING") else "yellow"
+        con.print(f"[{style}]note:[/] {escape(note)}")
 
 
 def print_guardrail(engine: Any, args: argparse.Namespace) -> Any:

@@ -35,6 +35,52 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+PREPROCESS_HELP = (
+    "how images become the input tensor: imagenet[:SIZE], a JSON file, inline JSON or "
+    "KEY=VALUE,... (e.g. size=224x224,resize=shorter,mean=0.5/0.5/0.5,std=0.5/0.5/0.5); "
+    "default: the spec stored in the model (edgeinfer meta stores one)"
+)
+
+
+def add_preprocess_option(p: Any, *, help: str = PREPROCESS_HELP) -> None:
+    """The one ``--preprocess SPEC`` flag of every verb that feeds images (same syntax
+    everywhere: :func:`edgeinfer.data.specs.parse_preprocess`).
+    """
+    p.add_argument("--preprocess", default=None, metavar="SPEC", help=help)
+
+
+def preprocess_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~edgeinfer.preprocess.PreprocessSpec` of ``--preprocess`` (None when not
+    given).
+
+    Raises:
+        ConfigError: the text is not a valid spec.
+    """
+    from edgeinfer.data.specs import parse_preprocess
+
+    text = getattr(args, "preprocess", None)
+    return parse_preprocess(text) if text else None
+
+
+def with_preprocess(model: Any, spec: Any) -> Any:
+    """``model`` with ``spec`` stored in its metadata (None: ``model`` unchanged), after
+    checking that the spec fits the model's input.
+
+    Raises:
+        ConfigError: the spec does not fit (the message says how).
+    """
+    if spec is None:
+        return model
+    from edgeinfer.data.specs import spec_problems
+
+    problems = spec_problems(spec, model)
+    if problems:
+        raise ConfigError(
+            f"--preprocess {'; '.join(problems)}; fix the spec's size, color or layout"
+        )
+    return model.with_meta(preprocess=spec.to_dict())
+
+
 def parse_options(items: list[str]) -> dict[str, str | int | float | bool]:
     """``["KEY=VALUE", ...]`` -> ``{key: value}`` with values read as bool, int, float or text.
 

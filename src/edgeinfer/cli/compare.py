@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options, command_line, open_engine, write_json
+from edgeinfer.cli.common import (
+    add_build_options,
+    command_line,
+    open_engine,
+    preprocess_from_args,
+    write_json,
+)
 from edgeinfer.cli.console import echo, stdout_console
-from edgeinfer.cli.eval import add_data_options, dataset_from_args, preprocess_from_args
+from edgeinfer.cli.eval import add_data_options, dataset_from_args
 from edgeinfer.errors import ConfigError
 
 EXIT_FAILED = 1
@@ -77,6 +83,13 @@ def register(sub: Any) -> None:
         type=float,
         default=0.3,
         help="threshold of dense maps for the IoU (0.3)",
+    )
+    p.add_argument(
+        "--outputs",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="compare only these outputs (default: every output, each judged on its own)",
     )
     p.add_argument("--json", default=None, metavar="FILE", help="write results as JSON")
     p.set_defaults(func=run)
@@ -165,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         dims=dims or None,
         preprocess=preprocess,
         quiet=args.quiet,
+        outputs=tuple(args.outputs) if args.outputs else None,
     )
     result.command = command_line(args)
     stdout_console().print(fidelity_table(result))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options, command_line, open_engine, write_json
+from edgeinfer.cli.common import (
+    add_build_options,
+    add_preprocess_option,
+    command_line,
+    open_engine,
+    preprocess_from_args,
+    write_json,
+)
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError
 
@@ -39,13 +46,7 @@ def add_data_options(p: argparse.ArgumentParser, *, required: bool) -> None:
         default=0,
         help="seed for subsets, photo crops, corruptions, random inputs",
     )
-    p.add_argument(
-        "--preprocess",
-        default=None,
-        metavar="SPEC",
-        help="override preprocessing: imagenet[:SIZE], a JSON file, inline JSON or KEY=VALUE,... "
-        "(e.g. size=28x28,resize=none,color=gray); default: the model's stored spec",
-    )
+    add_preprocess_option(p)
 
 
 def dataset_from_args(args: argparse.Namespace) -> Any:
@@ -56,13 +57,6 @@ def dataset_from_args(args: argparse.Namespace) -> Any:
     if spec is None:
         return None
     return open_dataset(spec, limit=args.limit, seed=args.seed)
-
-
-def preprocess_from_args(args: argparse.Namespace) -> Any:
-    """The preprocessing spec given by ``--preprocess`` (None when not given)."""
-    from edgeinfer.data.specs import parse_preprocess
-
-    return parse_preprocess(args.preprocess) if args.preprocess else None
 
 
 def register(sub: Any) -> None:

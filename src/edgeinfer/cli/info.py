@@ -8,6 +8,7 @@ from typing import Any
 
 from edgeinfer.cli.common import dumps
 from edgeinfer.cli.console import echo, stdout_console
+from edgeinfer.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -59,5 +60,49 @@ def run(args: argparse.Namespace) -> int:
     for kind, group in zip(("input", "output"), specs, strict=True):
         for s in group:
             table.add_row(kind, s.name, s.dtype, escape("[" + ", ".join(map(str, s.shape)) + "]"))
-    stdout_console().print(table)
+    con = stdout_console()
+    con.print(table)
+    for line in metadata_lines(data.get("metadata") or {}):
+        con.print(escape(line), highlight=False)
     return 0
+
+
+def metadata_lines(meta: dict[str, Any]) -> list[str]:
+    """What the model (or engine) stores for edgeinfer: the preprocessing spec as
+    ``--preprocess`` text, the class names and the task; how to store one when it has none.
+    """
+    import json
+
+    from edgeinfer.data.specs import format_preprocess
+    from edgeinfer.model import META_PREFIX
+    from edgeinfer.preprocess import PreprocessSpec
+
+    def value(key: str) -> Any:
+        raw = meta.get(key, meta.get(META_PREFIX + key))
+        if isinstance(raw, str) and META_PREFIX + key in meta:
+            try:
+                return json.loads(raw)
+            except json.JSONDecodeError:
+                return raw
+        return raw
+
+    lines = []
+    spec = value("preprocess")
+    if spec:
+        try:
+            lines.append(f"preprocess: {format_preprocess(PreprocessSpec.from_dict(spec))}")
+        except ConfigError as exc:
+            lines.append(f"preprocess: unreadable ({exc})")
+    else:
+        lines.append(
+            "preprocess: none stored (image data needs --preprocess; store one with "
+            "edgeinfer meta MODEL --preprocess SPEC -o MODEL2)"
+        )
+    labels = value("labels")
+    if isinstance(labels, list) and labels:
+        more = f", … ({len(labels)} classes)" if len(labels) > 5 else ""
+        lines.append("labels: " + ", ".join(map(str, labels[:5])) + more)
+    task = value("task")
+    if task:
+        lines.append(f"task: {task}")
+    return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import command_line
+from edgeinfer.cli.common import add_preprocess_option, command_line, preprocess_from_args
 from edgeinfer.cli.console import stdout, stdout_console
 
 
@@ -65,6 +65,13 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--eval-limit", type=int, default=None, metavar="N", help="use at most N eval samples"
     )
+    add_preprocess_option(
+        p,
+        help="how images (calibration and eval data) become the input tensor; stored in every "
+        "candidate and the winning engine: imagenet[:SIZE], a JSON file, inline JSON or "
+        "KEY=VALUE,... (e.g. size=224x224,resize=shorter,mean=0.5/0.5/0.5,std=0.5/0.5/0.5); "
+        "default: the spec stored in the model (required for image data when it has none)",
+    )
 
 
 def _budget_args(p: argparse.ArgumentParser) -> None:
@@ -88,6 +95,21 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.5,
         help="reference top-1 probability that makes an input confident (0.5)",
+    )
+    p.add_argument(
+        "--min-cosine",
+        type=float,
+        default=0.999,
+        metavar="C",
+        help="required mean cosine similarity to FP32 of outputs that are not class scores "
+        "(dense maps, boxes; default 0.999)",
+    )
+    p.add_argument(
+        "--outputs",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="outputs the accuracy budget applies to (default: every output; all are reported)",
     )
     p.add_argument(
         "--no-top5",
@@ -139,11 +161,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
         require_top5=not args.no_top5,
         latency_budget_ms=args.latency_budget_ms,
         objective=args.objective,
+        min_cosine=args.min_cosine,
     )
     return OptimizeConfig(
         calib=args.calib,
         eval=args.eval,
         budget=budget,
+        preprocess=preprocess_from_args(args),
+        outputs=_names(args.outputs),
         backends=_names(args.backends),
         precisions=_names(args.precisions),
         calibrators=_names(args.calibrators),
@@ -170,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         SearchInterrupted: Ctrl-C; the partial report is written first.
     """
     from rich.console import Console
+    from rich.markup import escape
 
     from edgeinfer.api import optimize
     from edgeinfer.report.optimize import optimize_table
@@ -186,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
     # Piped output (logs, CI) gets a wide table instead of rich's 80-column default.
     out = stdout_console() if stdout().isatty() else stdout_console(width=170)
     out.print(optimize_table(result))
+    for text in result.warnings:
+        out.print(f"[bold yellow]warning:[/] {escape(text)}", highlight=False)
     err = Console(stderr=True, highlight=False)
     if result.engine_dir:
         err.print(f"[bold green]engine[/] {result.engine_dir}")

@@ -21,7 +21,7 @@ from edgeinfer.builder import load_runner, resolve_engine
 from edgeinfer.data.datasets import Dataset, image_input, iter_batches, resolve_preprocess
 from edgeinfer.errors import DataError
 from edgeinfer.evaluate.corruptions import image_transform
-from edgeinfer.evaluate.metrics import top_k
+from edgeinfer.evaluate.metrics import top_k, wilson_interval
 from edgeinfer.evaluate.running import (
     batch_size_for,
     fixed_batch,
@@ -44,20 +44,6 @@ __all__ = [
     "wilson_interval",
 ]
 
-Z95 = 1.959963984540054
-
-
-def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion ``k/n`` (95 % by default)."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    lo = 0.0 if k == 0 else max(0.0, centre - half)
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return (lo, hi)
 
 
 @dataclass(frozen=True)

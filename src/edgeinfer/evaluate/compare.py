@@ -43,6 +43,7 @@ def compare_engines(
     dims: Mapping[str, int] | None = None,
     preprocess: PreprocessSpec | None = None,
     quiet: bool | None = None,
+    outputs: tuple[str, ...] | None = None,
 ) -> FidelityResult:
     """Run both engines on the same inputs and compare the candidate to the reference.
 
@@ -60,6 +61,8 @@ def compare_engines(
         dims: values of symbolic non-batch input dims for random inputs.
         preprocess: override the preprocessing of dataset images.
         quiet: no progress bar.
+        outputs: compare only these reference outputs (None: every output; each is judged
+            against the tolerances and reported on its own).
 
     Raises:
         DataError: the engines' inputs or outputs do not match, or the data does not fit.
@@ -67,7 +70,7 @@ def compare_engines(
     cand, ref = resolve_engine(candidate), resolve_engine(reference)
     _check_inputs(cand, ref)
     bs = _common_batch(cand, ref, batch_size)
-    acc = FidelityAccumulator(tolerances, task=declared_task(ref.metadata))
+    acc = FidelityAccumulator(tolerances, task=declared_task(ref.metadata), outputs=outputs)
     batches, described, total = _batches(ref, inputs, bs, limit, seed, dims, preprocess)
     t0 = time.perf_counter()
     with (

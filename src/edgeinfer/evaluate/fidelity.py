@@ -26,7 +26,7 @@ import numpy as np
 from edgeinfer.errors import ConfigError, DataError
 from edgeinfer.evaluate.fidelity_stats import REL_FLOOR, _OutputStats
 from edgeinfer.evaluate.fidelity_types import FidelityResult, OutputFidelity, Tolerances
-from edgeinfer.evaluate.metrics import output_kind
+from edgeinfer.evaluate.metrics import Z95, inputs_needed, output_kinds
 
 __all__ = [
     "REL_FLOOR",
@@ -35,6 +35,7 @@ __all__ = [
     "OutputFidelity",
     "Tolerances",
     "check_tolerances",
+    "resolution_notes",
 ]
 
 
@@ -62,6 +63,7 @@ class FidelityAccumulator:
         self.notes: list[str] = []
         self._stats: dict[str, _OutputStats] = {}
         self._pairing: dict[str, str] | None = None
+        self._kinds: dict[str, str] | None = None
 
     def update(
         self, candidate: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
@@ -74,6 +76,9 @@ class FidelityAccumulator:
             DataError: the outputs do not pair up or their shapes differ.
         """
         pairing = self._pair(candidate, reference)
+        if self._kinds is None:
+            shapes = {k: np.shape(reference[k]) for k in pairing}
+            self._kinds = output_kinds(shapes, self.task)
         n_batch: int | None = None
         for ref_name, cand_name in pairing.items():
             c = np.asarray(candidate[cand_name])
@@ -90,7 +95,7 @@ class FidelityAccumulator:
                 c, r = c[None], r[None]
             stats = self._stats.get(ref_name)
             if stats is None:
-                stats = _OutputStats(ref_name, output_kind(r.shape, self.task), self.tolerances)
+                stats = _OutputStats(ref_name, self._kinds[ref_name], self.tolerances)
                 self._stats[ref_name] = stats
             stats.update(c, r, self.n)
         self.n += n_batch or 0
@@ -132,6 +137,7 @@ class FidelityAccumulator:
         outputs = [s.result() for s in self._stats.values()]
         failures = check_tolerances(outputs, self.tolerances)
         notes = list(self.notes) + list(info.pop("notes", []))
+        notes += resolution_notes(outputs, self.tolerances)
         return FidelityResult(
             n=self.n,
             outputs=outputs,
@@ -199,6 +205,49 @@ def _task_failures(o: OutputFidelity, tol: Tolerances) -> list[str]:
             f"output '{o.name}': mean KL divergence {o.kl_mean:.4g} > max {tol.max_kl:g}"
         )
     return failures
+
+
+_PROPORTIONS = (
+    ("min_agreement", "top-1 agreement", "agreement", "agreement_ci", "n"),
+    (
+        "min_confident_agreement",
+        "confident top-1 agreement",
+        "confident_agreement",
+        "confident_agreement_ci",
+        "confident_n",
+    ),
+    ("min_top5_containment", "top-1-in-top-5 containment", "top1_in_top5", "top1_in_top5_ci", "n"),
+)
+
+
+def resolution_notes(outputs: list[OutputFidelity], tol: Tolerances) -> list[str]:
+    """Thresholds the inputs cannot resolve, and verdicts within the noise: a proportion
+    threshold that even a perfect result on this many inputs cannot show (with the number
+    of inputs it takes), or a pass whose 95 % interval reaches below the threshold.
+    """
+    notes: list[str] = []
+    for o in outputs:
+        if o.kind != "classification":
+            continue
+        for key, what, attr, ci_attr, n_attr in _PROPORTIONS:
+            bound = getattr(tol, key)
+            value, ci, n = getattr(o, attr), getattr(o, ci_attr), getattr(o, n_attr) or 0
+            if bound is None or value is None or ci is None:
+                continue
+            need = inputs_needed(bound)
+            flag = "--" + key.replace("_", "-")
+            if need is not None and n < need:
+                notes.append(
+                    f"output '{o.name}': {flag} {bound:g} cannot be resolved by {n} inputs: "
+                    f"even {n}/{n} only shows >= {n / (n + Z95 * Z95):.4f} at 95% confidence; "
+                    f"it takes >= {need:,}"
+                )
+            elif value >= bound > ci[0]:
+                notes.append(
+                    f"output '{o.name}': {what} {_pct(value)} passes {flag} {bound:g} within the "
+                    f"noise (95% CI {_pct(ci[0])}-{_pct(ci[1])} on {n} inputs)"
+                )
+    return notes
 
 
 def _check_applicable(outputs: list[OutputFidelity], tol: Tolerances) -> None:

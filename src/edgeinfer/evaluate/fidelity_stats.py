@@ -21,6 +21,7 @@ class _OutputStats:
         self.sum_abs = self.sum_rel = self.max_abs = self.max_rel = 0.0
         self.dot = self.cc = self.rr = self.err2 = 0.0
         self.min_cos = math.inf
+        self.row_cos_sum = self.row_cos_sq = 0.0
         self.worst_input: int | None = None
         self.worst_excess = -math.inf
         self.cand_bad = self.ref_bad = 0
@@ -76,7 +77,10 @@ class _OutputStats:
         self.cc += float((c * c).sum())
         self.rr += float((r * r).sum())
         self.err2 += float(((c - r) ** 2).sum())
-        self.min_cos = min(self.min_cos, float(metrics.cosine_rows(c, r).min()))
+        row_cos = metrics.cosine_rows(c, r)
+        self.min_cos = min(self.min_cos, float(row_cos.min()))
+        self.row_cos_sum += float(row_cos.sum())
+        self.row_cos_sq += float((row_cos * row_cos).sum())
         if self.tol.elementwise:
             allowed = (self.tol.atol or 0.0) + (self.tol.rtol or 0.0) * np.abs(r)
             excess = diff - allowed
@@ -103,6 +107,13 @@ class _OutputStats:
         confident = metrics.confident(np.exp(lr), self.tol.confidence)
         self.conf_n += int(confident.sum())
         self.conf_agree += int(agree[confident].sum())
+
+    def _row_cosine(self, n: int) -> tuple[float, tuple[float, float]]:
+        """Mean per-input cosine and its 95 % normal interval."""
+        mean = self.row_cos_sum / n
+        var = max(self.row_cos_sq / n - mean * mean, 0.0) * n / max(n - 1, 1)
+        half = metrics.Z95 * math.sqrt(var / n)
+        return mean, (mean - half, mean + half)
 
     def result(self) -> OutputFidelity:
         finite_n = self.finite_n
@@ -135,12 +146,18 @@ class _OutputStats:
             reference_nonfinite=self.ref_bad,
             first_reference_nonfinite=self.first_ref_bad,
         )
+        if finite_n:
+            out.mean_cosine, out.mean_cosine_ci = self._row_cosine(finite_n)
         if self.kind == "classification" and finite_n:
             out.agreement = self.agree / finite_n
+            out.agreement_ci = metrics.wilson_interval(self.agree, finite_n)
             out.top5_overlap = self.overlap / (finite_n * min(5, self.classes))
             out.top1_in_top5 = self.contained / finite_n
+            out.top1_in_top5_ci = metrics.wilson_interval(self.contained, finite_n)
             out.confident_n = self.conf_n
             out.confident_agreement = self.conf_agree / self.conf_n if self.conf_n else None
+            if self.conf_n:
+                out.confident_agreement_ci = metrics.wilson_interval(self.conf_agree, self.conf_n)
             out.kl_mean = self.kl_sum / finite_n
             out.probabilities = self.probabilities
         if self.kind == "dense" and self.elements:

@@ -96,7 +96,9 @@ def _num(x: float | None) -> float | str | None:
 
 @dataclass
 class OutputFidelity:
-    """Fidelity of one output over all inputs."""
+    """Fidelity of one output over all inputs; proportions carry 95 % Wilson intervals
+    (``*_ci``) and the mean per-input cosine a normal one.
+    """
 
     name: str
     kind: str  # classification | dense | generic
@@ -123,13 +125,21 @@ class OutputFidelity:
     kl_mean: float | None = None
     probabilities: bool | None = None
     iou: float | None = None
+    mean_cosine: float | None = None
+    mean_cosine_ci: tuple[float, float] | None = None
+    agreement_ci: tuple[float, float] | None = None
+    top1_in_top5_ci: tuple[float, float] | None = None
+    confident_agreement_ci: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON data of every field (inf as ``"inf"``, NaN as null)."""
+        """JSON data of every field (inf as ``"inf"``, NaN as null, intervals as lists)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            out[f.name] = _num(v) if isinstance(v, float) else v
+            if isinstance(v, tuple):
+                out[f.name] = [_num(x) for x in v]
+            else:
+                out[f.name] = _num(v) if isinstance(v, float) else v
         return out
 
 

@@ -11,6 +11,7 @@ Top-k order is stable: among equal scores the lower class index comes first.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,19 +20,25 @@ import numpy as np
 __all__ = [
     "KINDS",
     "PROB_EPS",
+    "Z95",
     "agreement",
     "as_rows",
     "confident",
     "cosine_rows",
     "declared_task",
+    "inputs_needed",
     "is_class_scores",
     "kl_divergence",
     "log_probabilities",
     "looks_like_probabilities",
+    "mean_interval",
     "output_kind",
+    "output_kinds",
+    "paired_drop_interval",
     "probabilities",
     "top_k",
     "top_k_contains",
+    "wilson_interval",
 ]
 
 KINDS = ("classification", "dense", "generic")
@@ -57,6 +64,25 @@ def output_kind(shape: Shape, task: str | None = None) -> str:
     if len(shape) == 4 or (task == "dense" and len(shape) >= 3):
         return "dense"
     return "generic"
+
+
+def output_kinds(shapes: Mapping[str, Shape], task: str | None = None) -> dict[str, str]:
+    """What each output of one model holds (:func:`output_kind`), deciding class scores
+    among several ``[N, C]`` outputs: shape alone cannot tell class scores from an
+    embedding or per-box scores, so only the first such output counts as class scores
+    unless the model declares the task ``classification`` (then all of them do); a model
+    declared ``generic`` has none. The others are ``generic`` (judged by cosine).
+    """
+    kinds: dict[str, str] = {}
+    seen_classes = False
+    for name, shape in shapes.items():
+        kind = output_kind(shape, task)
+        if kind == "classification":
+            if task == "generic" or (seen_classes and task != "classification"):
+                kind = "generic"
+            seen_classes = True
+        kinds[name] = kind
+    return kinds
 
 
 def _more_than_one(dim: int | str | None) -> bool:
@@ -166,3 +192,72 @@ def top_k_contains(cand: np.ndarray, ref: np.ndarray, k: int = 5) -> np.ndarray:
     """Per row: whether the reference's top-1 class is among the candidate's top ``k``."""
     ref_top = as_rows(ref).argmax(axis=1)
     return np.asarray((top_k(as_rows(cand), k) == ref_top[:, None]).any(axis=1))
+
+
+# -- confidence intervals ------------------------------------------------------------------
+Z95 = 1.959963984540054
+
+
+def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion ``k/n`` (95 % by default).
+
+    Correct near 0 and 1 and for small ``n`` (unlike the normal approximation); ``(0, 1)``
+    when ``n`` is 0.
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    lo = 0.0 if k == 0 else max(0.0, centre - half)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return (lo, hi)
+
+
+def mean_interval(values: np.ndarray, z: float = Z95) -> tuple[float, float]:
+    """Normal-approximation interval of the mean of ``values`` (NaN-free: non-finite values
+    are left out; ``(nan, nan)`` when none is finite).
+    """
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    x = x[np.isfinite(x)]
+    if not x.size:
+        return (math.nan, math.nan)
+    m = float(x.mean())
+    half = z * float(x.std(ddof=1)) / math.sqrt(x.size) if x.size > 1 else 0.0
+    return (m - half, m + half)
+
+
+def paired_drop_interval(
+    ref_correct: np.ndarray, cand_correct: np.ndarray, z: float = Z95
+) -> tuple[float, float]:
+    """Interval of the top-1 drop (reference minus candidate accuracy) in points, paired
+    over the same inputs: only inputs where exactly one of the two is right move it.
+
+    With ``b`` inputs only the reference gets right and ``c`` only the candidate, the drop
+    is ``(b - c) / n`` with variance ``(b + c - (b - c)^2 / n) / n^2`` (McNemar); at least
+    one discordant input is assumed, so a tiny set never looks exact.
+    """
+    r = np.asarray(ref_correct, dtype=bool).reshape(-1)
+    c = np.asarray(cand_correct, dtype=bool).reshape(-1)
+    n = r.size
+    if n == 0:
+        return (-100.0, 100.0)
+    b, k = int((r & ~c).sum()), int((~r & c).sum())
+    drop = (b - k) / n
+    var = max(b + k - (b - k) ** 2 / n, 1.0) / (n * n)
+    half = z * math.sqrt(var)
+    return (100.0 * (drop - half), 100.0 * (drop + half))
+
+
+def inputs_needed(minimum: float, z: float = Z95) -> int | None:
+    """Inputs needed before a perfect result (``n/n``) can show a proportion of at least
+    ``minimum`` with 95 % confidence: the smallest ``n`` whose Wilson lower bound of
+    ``n/n``, ``n / (n + z^2)``, reaches ``minimum``. None for ``minimum >= 1`` (no finite
+    sample proves 100 %).
+    """
+    if minimum >= 1.0:
+        return None
+    if minimum <= 0.0:
+        return 1
+    return max(1, math.ceil(minimum * z * z / (1.0 - minimum) - 1e-9))

@@ -112,21 +112,37 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
+def _with_ci(value: float | None, ci: tuple[float, float] | None) -> str:
+    """``99.50% [98.9-99.8]``: a proportion with its 95 % interval."""
+    if value is None:
+        return "-"
+    return _pct(value) + (f" [{100 * ci[0]:.1f}-{100 * ci[1]:.1f}]" if ci else "")
+
+
 def _output_rows(o: OutputFidelity) -> list[tuple[str, str]]:
+    mean_cos = "-"
+    if o.mean_cosine is not None:
+        ci = o.mean_cosine_ci
+        mean_cos = f"{o.mean_cosine:.6f}" + (f" [{ci[0]:.6f}-{ci[1]:.6f}]" if ci else "")
     rows = [
         ("max abs error", _fmt(o.max_abs)),
         ("mean abs error", _fmt(o.mean_abs)),
         ("max rel error", _fmt(o.max_rel)),
         ("mean rel error", _fmt(o.mean_rel)),
         ("cosine (min per input)", f"{o.cosine:.6f} ({o.min_cosine:.6f})"),
+        ("mean cosine per input [95% CI]", mean_cos),
         ("SNR dB", _fmt(o.snr_db)),
     ]
     if o.kind == "classification":
         rows += [
-            ("top-1 agreement", _pct(o.agreement)),
+            ("top-1 agreement [95% CI]", _with_ci(o.agreement, o.agreement_ci)),
             ("top-5 overlap", _pct(o.top5_overlap)),
-            ("top-1 in top-5", _pct(o.top1_in_top5)),
-            ("confident agreement", f"{_pct(o.confident_agreement)} (n={o.confident_n})"),
+            ("top-1 in top-5 [95% CI]", _with_ci(o.top1_in_top5, o.top1_in_top5_ci)),
+            (
+                "confident agreement [95% CI]",
+                f"{_with_ci(o.confident_agreement, o.confident_agreement_ci)} "
+                f"(n={o.confident_n})",
+            ),
             ("mean KL" + (" (probs)" if o.probabilities else " (softmax)"), _fmt(o.kl_mean)),
         ]
     if o.kind == "dense":

@@ -3,17 +3,21 @@
 Steps: optional pre-processing (ONNX Runtime's ``quant_pre_process``: shape inference and
 basic graph optimization), calibration (:func:`edgeinfer.calibration.calibrate`, cached), then
 ``quantize_static`` in QDQ format fed with the calibrated ranges. Weights are INT8 (per output
-channel by default); activations UINT8 asymmetric or INT8 symmetric. Excluded nodes (by name
-or op type) stay FP32: the optimizer's mixed precision builds on this.
+channel by default; models below opset 13 are upgraded for it, or quantized per tensor:
+:mod:`edgeinfer.passes.opset`); activations UINT8 asymmetric or INT8 symmetric. Excluded
+nodes (by name or op type) stay FP32: the optimizer's mixed precision builds on this. The
+result is checked against FP32 on held-out calibration-style inputs and refused when
+degenerate (:mod:`edgeinfer.passes.int8_check`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,6 +29,8 @@ from edgeinfer.model import Model
 from edgeinfer.passes.act_equalize import drop_redundant_min
 from edgeinfer.passes.base import Pass, PassResult, check_exclude, copy_proto, ensure_node_names
 from edgeinfer.passes.bias_correction import bias_correct
+from edgeinfer.passes.int8_check import check_int8, verdict
+from edgeinfer.passes.opset import opset_for_per_channel
 from edgeinfer.passes.qdq_float import float_nodes, float_tensors
 
 if TYPE_CHECKING:
@@ -110,9 +116,11 @@ def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[
         large = {"save_as_external_data": named.large}
         try:
             try:
-                quant_pre_process(str(src), str(out), skip_symbolic_shape=False, **large)
+                with _quiet_logger("onnxruntime.quantization.shape_inference"):
+                    quant_pre_process(str(src), str(out), skip_symbolic_shape=False, **large)
             except Exception:  # symbolic shape inference fails on some graphs: retry without
-                quant_pre_process(str(src), str(out), skip_symbolic_shape=True, **large)
+                with _quiet_logger("onnxruntime.quantization.shape_inference"):
+                    quant_pre_process(str(src), str(out), skip_symbolic_shape=True, **large)
                 notes.append("int8: symbolic shape inference failed; pre-processed without it")
             pre = Model.load(out)
         except Exception as exc:
@@ -120,6 +128,20 @@ def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[
             return named, [f"int8: pre-processing skipped ({first})"]
     pre.path = model.path
     return pre, notes
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Silence one library logger (ONNX Runtime logs a traceback at ERROR when its
+    symbolic shape inference fails; edgeinfer handles that failure and says so in a note).
+    """
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _op_types_to_quantize(config: Int8Config, excluded_ops: set[str]) -> list[str]:
@@ -172,9 +194,13 @@ class Int8Pass(Pass):
         Raises:
             ConfigError: the given calibration table was made for another model.
         """
-        prepared, notes = prepare_for_quantization(model, preprocess=self.config.preprocess)
-        names, ops = check_exclude(prepared.proto, self.config.exclude)
         cal = self.config.calibration
+        opset = opset_for_per_channel(model, cal.per_channel)
+        if opset.per_channel != cal.per_channel:
+            cal = replace(cal, per_channel=opset.per_channel)
+        prepared, notes = prepare_for_quantization(opset.model, preprocess=self.config.preprocess)
+        notes[:0] = [opset.note] if opset.note else []
+        names, ops = check_exclude(prepared.proto, self.config.exclude)
         original = prepared
         if self.config.bias_correction:
             prepared, note = bias_correct(prepared, cal, quiet=self.quiet)
@@ -192,21 +218,30 @@ class Int8Pass(Pass):
                 f"int8: {dropped} equalized ReLU6 bound(s) lie above the calibrated range: "
                 "left to the quantization's clipping (the ReLU folds into the Conv again)"
             )
-        quantized = self._quantize(to_quantize, table, set(), ops)
+        quantized = self._quantize(to_quantize, table, set(), ops, cal)
         # nodes kept in float read the FP32 values, so they take the original biases
         quantized, floated = keep_float(quantized, original, names, self.config.quantize_outputs)
         notes.append(_calibration_note(table))
         notes.extend(_summary(prepared, quantized, names | ops))
         notes.extend(floated)
+        checks, samples, why = check_int8(original, quantized, cal)
+        if why is not None:
+            notes.append(f"int8 check vs FP32 skipped: {why}")
+        else:
+            notes.extend(verdict(model.name, checks, cal.method, samples))
         return PassResult(quantized, True, tuple(notes))
 
     def _quantize(
-        self, model: Model, table: CalibrationTable, names: set[str], ops: set[str]
+        self,
+        model: Model,
+        table: CalibrationTable,
+        names: set[str],
+        ops: set[str],
+        cal: CalibrationConfig,
     ) -> Model:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
         from onnxruntime.quantization.calibrate import save_tensors_data
 
-        cal = self.config.calibration
         sym = cal.symmetric_activations
         kwargs = {
             "quant_format": QuantFormat.QDQ,

@@ -130,7 +130,55 @@ def _summary(result: OptimizeResult) -> str:
             f" — {'meets' if m.meets_budget else 'misses'} the budget{cost}. {m.note}"
         )
     notes = "".join(f'<li class="note">{_esc(i)}</li>' for i in items)
-    return head + f"<ul>{notes}</ul>"
+    warn = "".join(f'<li class="bad">warning: {_esc(w)}</li>' for w in result.warnings)
+    return head + f"<ul>{warn}{notes}</ul>" + _outputs_html(result)
+
+
+def _ci(ci: tuple[float, float] | None, pct: bool) -> str:
+    if ci is None:
+        return ""
+    return f"{100 * ci[0]:.2f}-{100 * ci[1]:.2f}%" if pct else f"{ci[0]:.5f}-{ci[1]:.5f}"
+
+
+def _outputs_html(result: OptimizeResult) -> str:
+    """The winner's verdict output by output (held-out split), with 95 % intervals."""
+    name = result.winner or (result.closest[0] if result.closest else None)
+    q = result.candidate(name).quality if name else None
+    if q is None or not q.outputs:
+        return ""
+    rows = []
+    for o in q.outputs:
+        cells: list[tuple[str, str, str]] = []
+        if o.top1_drop_pts is not None:
+            cells.append(("top-1 drop pts", f"{o.top1_drop_pts:+.2f}", _ci(o.top1_drop_ci, False)))
+        if o.agreement_confident is not None:
+            cells.append(
+                (
+                    f"agreement, confident (n={o.n_confident})",
+                    f"{100 * o.agreement_confident:.2f}%",
+                    _ci(o.agreement_confident_ci, True),
+                )
+            )
+        if o.top5_containment is not None:
+            cells.append(
+                ("top-1 in top-5", f"{100 * o.top5_containment:.2f}%", _ci(o.top5_ci, True))
+            )
+        if o.cosine is not None:
+            cells.append(("mean cosine", f"{o.cosine:.5f}", _ci(o.cosine_ci, False)))
+        judged = "judged" if o.judged else "reported only"
+        for metric, value, ci in cells:
+            rows.append(
+                f'<tr><td class="l">{_esc(o.name)}</td><td class="l">{_esc(o.kind)}, {judged}</td>'
+                f'<td class="l">{_esc(metric)}</td><td>{value}</td><td>{ci}</td><td>{o.n}</td></tr>'
+            )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("output", "kind", "metric", "value", "95% CI", "inputs")
+    )
+    split = "held-out split" if q.split == "holdout" else "tuning subset"
+    return (
+        f"<h2>{_esc(name)}, output by output ({split})</h2>"
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    )
 
 
 def render_html(result: OptimizeResult) -> str:

@@ -55,18 +55,28 @@ def accuracy_axis(result: OptimizeResult) -> tuple[str, float | None]:
     if result.mode == "labels":
         drop = budget.get("max_accuracy_drop")
         return "top-1 change vs FP32 (points)", -(1.0 if drop is None else drop)
+    if _cosine_axis(result):  # no class scores (a dense model): what the budget applies
+        return "mean cosine similarity to FP32", budget.get("min_cosine", 0.999)
     agr = budget.get("min_agreement")
     return "top-1 agreement with FP32 on confident inputs (%)", 100 * (
         0.995 if agr is None else agr
     )
 
 
-def _y(r: CandidateResult, mode: str) -> float | None:
+def _cosine_axis(result: OptimizeResult) -> bool:
+    """Whether the primary output holds no class scores (its quality has no agreement)."""
+    qs = [c.quality for c in result.candidates if c.quality is not None]
+    return bool(qs) and all(q.agreement is None and q.cosine is not None for q in qs)
+
+
+def _y(r: CandidateResult, mode: str, cosine: bool = False) -> float | None:
     q = r.quality
     if q is None:
         return None
     if mode == "labels":
         return None if q.top1_drop_pts is None else -q.top1_drop_pts
+    if cosine:
+        return q.cosine
     v = q.agreement_confident if q.agreement_confident is not None else q.agreement
     return None if v is None else 100 * v
 
@@ -83,8 +93,9 @@ def scatter_png(result: OptimizeResult) -> bytes:
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     ylabel, yline = accuracy_axis(result)
     pts: dict[str, tuple[float, float]] = {}
+    cosine = _cosine_axis(result)
     for r in result.candidates:
-        y = _y(r, result.mode)
+        y = _y(r, result.mode, cosine)
         if r.latency is None or y is None:
             continue
         x = getattr(r.latency, key)

@@ -56,6 +56,8 @@ def candidate_name(config: BuildConfig, *, show_threads: bool = False) -> str:
     extras = [f"{k}={v}" for k, v in sorted(opts.items()) if k != "quantizer"]
     if "quantizer" in opts:
         extras.insert(0, str(opts["quantizer"]))
+    if config.calibration is not None and not config.calibration.per_channel:
+        extras.append("per-tensor")
     if extras:
         name += "[" + ",".join(extras) + "]"
     if config.exclude:
@@ -71,12 +73,19 @@ def calibration_config(
     samples: int,
     seed: int = 0,
     fingerprint: str | None = None,
+    per_channel: bool = True,
 ) -> CalibrationConfig:
     """The calibration of the INT8 candidates for ``method`` on ``data`` (``fingerprint``: the
-    data's content hash, so changed files under the same spec give new engines).
+    data's content hash, so changed files under the same spec give new engines;
+    ``per_channel`` False: per-tensor weights, for models where per-channel is impossible).
     """
     return CalibrationConfig(
-        method=method, data=data, samples=samples, seed=seed, data_fingerprint=fingerprint
+        method=method,
+        data=data,
+        samples=samples,
+        seed=seed,
+        data_fingerprint=fingerprint,
+        per_channel=per_channel,
     )
 
 
@@ -101,12 +110,15 @@ def _int8_configs(
     calib_samples: int,
     seed: int,
     fingerprint: str | None,
+    per_channel: bool = True,
 ) -> list[BuildConfig]:
     out = []
     for route in backend_class(backend).capabilities.int8_routes:
         methods = calibrators if route.calibrators else calibrators[:1] or ("minmax",)
         for method in methods:
-            cal = calibration_config(method, calib_data, calib_samples, seed, fingerprint)
+            cal = calibration_config(
+                method, calib_data, calib_samples, seed, fingerprint, per_channel
+            )
             out.append(
                 BuildConfig(backend, "int8", threads, options=route.options, calibration=cal)
             )
@@ -123,6 +135,7 @@ def enumerate_candidates(
     calib_samples: int = 128,
     seed: int = 0,
     calib_fingerprint: str | None = None,
+    per_channel: bool = True,
 ) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """All candidates to try, and ``(what, why)`` for combinations left out.
 
@@ -135,6 +148,9 @@ def enumerate_candidates(
         calib_samples: calibration samples per INT8 build.
         seed: seed of the calibration subset.
         calib_fingerprint: content hash of the calibration data (part of engine cache keys).
+        per_channel: per-channel INT8 weights (False: per-tensor variants instead, for
+            models where per-channel cannot be built, e.g. an opset the converter cannot
+            upgrade to 13).
 
     Raises:
         ConfigError: an unknown precision, or an explicitly requested backend is unknown.
@@ -148,6 +164,7 @@ def enumerate_candidates(
         calib_samples,
         seed,
         calib_fingerprint,
+        per_channel,
     )
     cands: list[Candidate] = []
     left_out: list[tuple[str, str]] = []
@@ -171,7 +188,7 @@ def _add_configs(
     backend: str,
     precision: str,
     threads: int | None,
-    int8: tuple[tuple[str, ...], str | None, int, int, str | None],
+    int8: tuple[tuple[str, ...], str | None, int, int, str | None, bool],
     cands: list[Candidate],
     left_out: list[tuple[str, str]],
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from edgeinfer import serde
 from edgeinfer.config import PRECISIONS
 from edgeinfer.errors import ConfigError
+from edgeinfer.preprocess import PreprocessSpec
 from edgeinfer.search.select import Budget
 
 OPTIMIZE_VERSION = 1
@@ -25,6 +26,10 @@ class OptimizeConfig:
         eval: evaluation dataset spec; labels make the budget a top-1 drop, no labels (or
             no eval data) make it fidelity to the FP32 reference.
         budget: accuracy/latency budgets and the objective.
+        preprocess: how images become the input tensor (stored in the model, so every
+            candidate and the winning engine carry it; None: the model's stored spec).
+        outputs: the outputs the accuracy budget applies to (None: every output; the others
+            are still measured and reported).
         backends: backends to try (None: every available one).
         precisions: precisions to try (None: each backend's own).
         calibrators: INT8 calibrators (None: percentile and minmax).
@@ -50,6 +55,8 @@ class OptimizeConfig:
     calib: str | None = None
     eval: str | None = None
     budget: Budget = field(default_factory=Budget)
+    preprocess: PreprocessSpec | None = None
+    outputs: tuple[str, ...] | None = None
     backends: tuple[str, ...] | None = None
     precisions: tuple[str, ...] | None = None
     calibrators: tuple[str, ...] | None = None
@@ -77,7 +84,7 @@ class OptimizeConfig:
 
     def _check_names(self) -> None:
         """Backends, precisions and calibrators: tuples, not empty; precisions known."""
-        for name in ("backends", "precisions", "calibrators"):
+        for name in ("backends", "precisions", "calibrators", "outputs"):
             value = getattr(self, name)
             if value is not None:
                 value = tuple(value)

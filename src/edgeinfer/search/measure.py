@@ -8,6 +8,7 @@ ratio to the baseline is the median of its per-round p50 ratios.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 
 from edgeinfer.bench.latency import BenchConfig, bench_runner
 from edgeinfer.bench.stats import LatencyStats, latency_stats
+from edgeinfer.data.base import Dataset, Subset
 from edgeinfer.data.datasets import image_input, iter_engine_batches, open_dataset
 from edgeinfer.errors import DataError
 
@@ -38,12 +40,26 @@ class EvalData:
 
     def head(self, n: int) -> EvalData:
         """The first ``n`` samples (and labels), e.g. the quick-probe subset."""
+        return self.part(0, n)
+
+    def part(self, start: int, stop: int | None = None) -> EvalData:
+        """Samples ``start .. stop`` (and their labels)."""
         return EvalData(
-            self.x[:n],
-            None if self.labels is None else self.labels[:n],
+            self.x[start:stop],
+            None if self.labels is None else self.labels[start:stop],
             self.source,
             self.input_name,
         )
+
+    def split(self, tune_n: int) -> tuple[EvalData, EvalData]:
+        """(tune, holdout): the first ``tune_n`` samples tune the search (quick probes,
+        mixed precision's layer choice), the rest judge it. With fewer than 2 samples both
+        are the same data (nothing can be held out).
+        """
+        if self.n < 2:
+            return self, self
+        k = min(max(1, tune_n), self.n - 1)
+        return self.head(k), self.part(k)
 
     @property
     def n(self) -> int:
@@ -51,40 +67,96 @@ class EvalData:
         return len(self.x)
 
 
-def load_data(spec: str, engine: Engine, *, limit: int | None, seed: int = 0) -> EvalData:
-    """Open dataset ``spec`` and preprocess it for ``engine``'s input.
+def sample_hashes(ds: Dataset) -> set[str]:
+    """SHA-256 of every sample's raw image (or tensor) bytes: what identifies a sample
+    across datasets, whatever their order or subset.
+    """
+    return {_digest(np.asarray(ds.image(i))) for i in range(len(ds))}
+
+
+def _digest(a: np.ndarray) -> str:
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def load_data(
+    spec: str,
+    engine: Engine,
+    *,
+    limit: int | None,
+    seed: int = 0,
+    exclude: set[str] | None = None,
+) -> tuple[EvalData, int]:
+    """Open dataset ``spec`` and preprocess it for ``engine``'s input, leaving out samples
+    whose content hash is in ``exclude`` (the calibration samples).
+
+    Returns:
+        (the data, how many samples were left out).
 
     Raises:
-        DataError: unknown or unusable data (message from the dataset layer).
+        DataError: unknown, unusable or empty data (message from the dataset layer).
     """
     ds = open_dataset(spec, limit=limit, seed=seed)
+    dropped = 0
+    if exclude:
+        keep = [i for i in range(len(ds)) if _digest(np.asarray(ds.image(i))) not in exclude]
+        dropped = len(ds) - len(keep)
+        if dropped:
+            ds = Subset(ds, np.asarray(keep, dtype=np.int64))
     xs, ys = [], []
-    for x, y in iter_engine_batches(engine, ds, 256):
-        xs.append(x)
-        if y is not None:
-            ys.append(y)
+    if len(ds):
+        for x, y in iter_engine_batches(engine, ds, 256):
+            xs.append(x)
+            if y is not None:
+                ys.append(y)
     if not xs:
-        raise DataError(f"dataset '{spec}' is empty; give data with at least one sample")
+        why = " once the calibration samples are left out" if dropped else ""
+        raise DataError(
+            f"dataset '{spec}' is empty{why}; give data with at least one sample"
+            + (" that is not also calibration data (--calib)" if dropped else "")
+        )
     # Shuffle once (seeded) so any prefix is a fair quick subset.
     x = np.concatenate(xs)
     order = np.random.default_rng(seed).permutation(len(x))
     labels = np.concatenate(ys)[order] if ys else None
-    return EvalData(np.ascontiguousarray(x[order]), labels, ds.describe(), image_input(engine).name)
+    data = EvalData(np.ascontiguousarray(x[order]), labels, ds.describe(), image_input(engine).name)
+    return data, dropped
 
 
 def _batch_size(runner: Any, data: EvalData) -> int:
     spec = next(s for s in runner.input_specs if s.name == data.input_name)
-    return 1 if isinstance(spec.shape[0], int) else 64
+    return spec.shape[0] if isinstance(spec.shape[0], int) else 64
 
 
-def collect_outputs(runner: Any, data: EvalData) -> np.ndarray:
-    """The first output of ``runner`` over every input of ``data``, stacked."""
+def run_batches(
+    runner: Any, data: EvalData, on_batch: Callable[[dict[str, np.ndarray], int], None]
+) -> None:
+    """Run every input of ``data`` through ``runner``; ``on_batch(outputs, start)`` gets each
+    batch's outputs (the runner's buffers: read them at once) and the index of its first
+    input. A fixed-batch engine gets its own batch size, the last batch padded.
+    """
     bs = _batch_size(runner, data)
-    outs = []
+    fixed = any(isinstance(s.shape[0], int) for s in runner.input_specs if s.shape)
     for start in range(0, data.n, bs):
-        out = runner.infer({data.input_name: data.x[start : start + bs]})
-        outs.append(np.array(next(iter(out.values())), copy=True))
-    return np.concatenate(outs)
+        chunk = data.x[start : start + bs]
+        n = len(chunk)
+        if fixed and n < bs:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - n, axis=0)])
+        out = runner.infer({data.input_name: chunk})
+        on_batch({k: np.asarray(v)[:n] for k, v in out.items()}, start)
+
+
+def collect_outputs(runner: Any, data: EvalData) -> dict[str, np.ndarray]:
+    """Every output of ``runner`` over every input of ``data``, stacked (copies)."""
+    parts: dict[str, list[np.ndarray]] = {}
+
+    def keep(out: dict[str, np.ndarray], start: int) -> None:
+        for k, v in out.items():
+            parts.setdefault(k, []).append(np.array(v, copy=True))
+
+    run_batches(runner, data, keep)
+    return {k: np.concatenate(v) for k, v in parts.items()}
 
 
 def latency_feed(data: EvalData) -> dict[str, np.ndarray]:
@@ -109,12 +181,24 @@ def probe_latency(
 
 @dataclass
 class Timing:
-    """One finalist's interleaved latency."""
+    """One finalist's interleaved latency.
+
+    Attributes:
+        stats: statistics of every sample of every round.
+        samples_ns: those samples.
+        ratio_vs_baseline: median over rounds of (this p50 / the baseline's p50 that round).
+        throughput: calls per second over all samples.
+        round_p50s: this candidate's p50 in each round (ms).
+        paired_p50_ms: the baseline's median round p50 times ``ratio_vs_baseline``: a p50
+            estimate whose order between candidates is the order of their paired ratios.
+    """
 
     stats: LatencyStats
     samples_ns: np.ndarray
     ratio_vs_baseline: float | None
     throughput: float
+    round_p50s: tuple[float, ...] = ()
+    paired_p50_ms: float | None = None
 
     def cdf_samples_ms(self) -> list[float]:
         """The sorted latencies in ms, thinned to at most ``MAX_CDF_SAMPLES`` evenly spaced ones."""
@@ -157,10 +241,19 @@ def interleaved_latency(
         if on_round:
             on_round(r)
     out = {}
+    base_p50 = float(np.median(p50s[baseline])) if baseline in p50s else None
     for n in names:
         lat = np.concatenate(samples[n])
-        ratio = None
-        if baseline is not None and p50s.get(baseline):
+        ratio = paired = None
+        if base_p50 is not None and baseline is not None:
             ratio = float(np.median(np.array(p50s[n]) / np.array(p50s[baseline])))
-        out[n] = Timing(latency_stats(lat), lat, ratio, lat.size / (lat.sum() / 1e9))
+            paired = ratio * base_p50
+        out[n] = Timing(
+            latency_stats(lat),
+            lat,
+            ratio,
+            lat.size / (lat.sum() / 1e9),
+            tuple(p50s[n]),
+            paired,
+        )
     return out

@@ -106,6 +106,7 @@ def mixed_precision_search(
     *,
     max_units: int = 12,
     deadline: float | None = None,
+    late: Callable[[], bool] | None = None,
 ) -> MixedOutcome:
     """Rank layer units by sensitivity, then exclude them greedily until ``meets`` holds.
 
@@ -117,18 +118,22 @@ def mixed_precision_search(
         base: quality of the all-INT8 build.
         max_units: at most this many sensitivity probes (layers are grouped beyond it).
         deadline: ``time.monotonic()`` value to stop at.
+        late: says when to stop instead of ``deadline`` (e.g. when the next build would
+            not finish in time).
     """
     units = layer_units(layers, max_units) if layers else []
     if not units:
         return MixedOutcome((), None, False, note="no quantizable named layers to keep in FP32")
 
-    def late() -> bool:
+    def past_deadline() -> bool:
         return deadline is not None and time.monotonic() > deadline
 
-    gains, complete = _rank_units(units, evaluate, score, score(base), late)
+    stop = late or past_deadline
+
+    gains, complete = _rank_units(units, evaluate, score, score(base), stop)
     sensitivity = [(unit_label(u, layers), round(g, 6)) for g, u in gains]
     helpful = [u for g, u in gains if g > 0]
-    out = _greedy(helpful, evaluate, meets, score, late)
+    out = _greedy(helpful, evaluate, meets, score, stop)
     out.sensitivity = sensitivity
     if not out.meets and not out.note:
         out.note = (

@@ -18,27 +18,33 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from edgeinfer.backends import find_backends, get_backend
 from edgeinfer.builder import ResolvedModel as Source
 from edgeinfer.builder import build, resolve_model
 from edgeinfer.calibration import CalibrationConfig, pin_data
 from edgeinfer.config import BuildConfig
-from edgeinfer.errors import BudgetError, EdgeInferError
+from edgeinfer.data.specs import spec_problems
+from edgeinfer.errors import BudgetError, ConfigError, EdgeInferError
+from edgeinfer.evaluate.metrics import declared_task
 from edgeinfer.host import current_host
+from edgeinfer.passes.opset import per_channel_possible
 from edgeinfer.progress import Progress
 from edgeinfer.search.candidates import Candidate, enumerate_candidates, reference_candidate
 from edgeinfer.search.config import DEFAULT_FIDELITY_DATA, OptimizeConfig
+from edgeinfer.search.datasets import plan_data
 from edgeinfer.search.finalists import measure_finalists
-from edgeinfer.search.measure import EvalData, load_data
 from edgeinfer.search.phases import Search
+from edgeinfer.search.resolution import data_warnings, describe_outputs, verdict_warnings
 from edgeinfer.search.results import CandidateResult, OptimizeResult
 from edgeinfer.search.select import select
+from edgeinfer.search.tuning import try_mixed
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine
     from edgeinfer.model import Model
 
-FIDELITY_LIMIT = 1000  # inputs drawn from a calibration-style set when there is no eval data
 BASELINE_NAME = "pytorch-eager/fp32"
 
 
@@ -46,25 +52,6 @@ def _check_backends(cfg: OptimizeConfig) -> None:
     """Fail before any work on a backend that is unknown or not installed."""
     for name in cfg.backends or ():
         get_backend(name)
-
-
-def _data(cfg: OptimizeConfig, ref: Engine) -> tuple[EvalData, str, str]:
-    """The measurement data, the mode (labels/fidelity) and a sentence saying which."""
-    budget = cfg.budget
-    if cfg.eval:
-        # seed + 1: generated data (photo crops) differs from the calibration draw (seed).
-        data = load_data(cfg.eval, ref, limit=cfg.eval_limit, seed=cfg.seed + 1)
-        if data.labels is not None and budget.min_agreement is None:
-            return data, "labels", f"top-1 accuracy on {data.source}"
-        why = "--min-agreement given" if data.labels is not None else "it has no labels"
-        return data, "fidelity", f"fidelity to the FP32 reference on {data.source}; {why}"
-    spec = cfg.calib or DEFAULT_FIDELITY_DATA
-    data = load_data(spec, ref, limit=cfg.eval_limit or FIDELITY_LIMIT, seed=cfg.seed + 1)
-    note = (
-        f"NO EVAL DATA: fidelity to the FP32 reference on calibration-style data "
-        f"({data.source}); pass --eval DATASET to measure task accuracy"
-    )
-    return data, "fidelity", note
 
 
 def _baseline(search: Search, source: Source, cfg: OptimizeConfig) -> str | None:
@@ -97,30 +84,52 @@ def _baseline(search: Search, source: Source, cfg: OptimizeConfig) -> str | None
     return BASELINE_NAME
 
 
-def _calib_fingerprint(source: Source, data: str, cfg: OptimizeConfig) -> str | None:
+def _calib_fingerprint(source: Source, data: str, cfg: OptimizeConfig, samples: int) -> str | None:
     """Content hash of the calibration data, computed once for every INT8 candidate (None
     when the data cannot be loaded: the INT8 builds then record the error themselves).
     """
     try:
-        cal = CalibrationConfig(data=data, samples=cfg.calib_samples, seed=cfg.seed)
+        cal = CalibrationConfig(data=data, samples=samples, seed=cfg.seed)
         return pin_data(source.model, cal, quiet=cfg.quiet).data_fingerprint
     except EdgeInferError:
         return None
 
 
+def _per_channel(model: Model, cfg: OptimizeConfig) -> tuple[bool, str | None]:
+    """Whether INT8 candidates can use per-channel weights; when not, why (then they are
+    per-tensor variants instead).
+    """
+    if cfg.precisions is not None and "int8" not in cfg.precisions:
+        return True, None
+    possible, why = per_channel_possible(model)
+    if possible:
+        return True, None
+    return False, f"INT8 candidates use per-tensor weights: {why}"
+
+
 def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine) -> None:
     ref_cand = reference_candidate(cfg.threads)
     search.set_reference(ref_cand, ref)
+    assert search.ref_full is not None
+    ref_q = search.quality_of(search.ref_full, subset=False)
+    search.outputs = describe_outputs(ref_q)
+    for text in data_warnings(ref_q, cfg.budget, search.mode):
+        search.warnings.append(text)
+        search.log(f"[yellow]warning:[/] {escape(text)}")
     calib_data = cfg.calib or DEFAULT_FIDELITY_DATA
+    per_channel, why = _per_channel(source.model, cfg)
+    if why:
+        search.notes.append(why)
     cands, left_out = enumerate_candidates(
         cfg.backends,
         cfg.precisions,
         cfg.calibrators,
         threads=cfg.threads,
         calib_data=calib_data,
-        calib_samples=cfg.calib_samples,
+        calib_samples=search.calib_samples,
         seed=cfg.seed,
-        calib_fingerprint=_calib_fingerprint(source, calib_data, cfg),
+        calib_fingerprint=_calib_fingerprint(source, calib_data, cfg, search.calib_samples),
+        per_channel=per_channel,
     )
     for what, why in left_out:
         search.notes.append(f"left out {what}: {why}")
@@ -128,7 +137,7 @@ def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine
     search.probe_all([c for c in cands if c.name != ref_cand.name])
     search.prune()
     search.try_thread_variant()
-    search.try_mixed()
+    try_mixed(search)
     measure_finalists(search)
 
 
@@ -163,13 +172,27 @@ def run_search(
     t0 = time.monotonic()
     _check_backends(cfg)
     console = Console(stderr=True, quiet=cfg.quiet, highlight=False)
-    source = resolve_model(model, quiet=cfg.quiet)
+    source = _with_spec(resolve_model(model, quiet=cfg.quiet), cfg)
     ref = build(source.model, reference_candidate(cfg.threads).config, quiet=True)
-    data, mode, note = _data(cfg, ref)
+    _check_outputs(cfg, ref)
+    plan = plan_data(cfg, ref)
+    data, mode, note = plan.data, plan.mode, plan.note
+    tune, holdout = data.split(min(cfg.quick_n, data.n // 2))
+    note += f"; tuned on {tune.n}, judged on {holdout.n} held-out inputs"
     interrupted = False
     with Progress(cfg.quiet) as progress:
         log = (progress.console or console).print  # above the bars while they are shown
-        search = Search(source.model, cfg, data, mode, progress, log)
+        search = Search(
+            source.model, cfg, tune, holdout, mode, progress, log,
+            start=t0, task=declared_task(ref.metadata),
+        )  # fmt: skip
+        search.notes.extend(plan.notes)
+        search.calib_samples = plan.calib_samples
+        if tune is holdout:
+            search.warnings.append(
+                f"only {data.n} input: nothing could be held out; the verdict is not confirmed "
+                "on separate data"
+            )
         log(f"[bold]optimize[/] {source.name}: {note}")
         try:
             _run_phases(search, cfg, source, ref)
@@ -182,8 +205,34 @@ def run_search(
     return result
 
 
+def _with_spec(source: Source, cfg: OptimizeConfig) -> Source:
+    """The model with ``cfg.preprocess`` stored in it (what every candidate and the winning
+    engine then carry), after checking that it fits the input.
+    """
+    if cfg.preprocess is None:
+        return source
+    problems = spec_problems(cfg.preprocess, source.model)
+    if problems:
+        raise ConfigError(
+            f"--preprocess {'; '.join(problems)}; fix the spec's size, color or layout"
+        )
+    model = source.model.with_meta(preprocess=cfg.preprocess.to_dict())
+    return Source(model, source.name, source.kind)
+
+
+def _check_outputs(cfg: OptimizeConfig, ref: Engine) -> None:
+    """Refuse ``--outputs`` names the model does not have."""
+    names = [o.name for o in ref.outputs]
+    unknown = [n for n in cfg.outputs or () if n not in names]
+    if unknown:
+        raise ConfigError(
+            f"--outputs names {', '.join(unknown)} but the model's outputs are "
+            f"{', '.join(names)}; judge some of those"
+        )
+
+
 def _notes(search: Search, cfg: OptimizeConfig, mode: str, partial: bool) -> list[str]:
-    notes = [f"accuracy budget: {cfg.budget.describe(mode)}", *search.notes]
+    notes = [f"accuracy budget: {cfg.budget.describe(mode, search.outputs)}", *search.notes]
     if search.baseline_name is None:
         notes.append("starting point: ONNX Runtime FP32 with defaults (no PyTorch source)")
     if cfg.budget.max_accuracy_drop is not None and mode == "fidelity":
@@ -224,7 +273,24 @@ def _finish(
     )  # fmt: skip
     ratio = result.candidate(sel.winner).ratio_vs_baseline if sel.winner else None
     result.speedup_vs_baseline = round(1 / ratio, 3) if ratio else None
+    result.warnings = _warnings(search, cfg, result)
     return result
+
+
+def _warnings(search: Search, cfg: OptimizeConfig, result: OptimizeResult) -> list[str]:
+    """The data's warnings, the winner's verdicts within noise, an overrun time budget."""
+    out = list(search.warnings)
+    if result.winner:
+        q = result.candidate(result.winner).quality
+        if q is not None:
+            out += verdict_warnings(q, cfg.budget, result.mode, result.winner)
+    budget_s = cfg.time_budget_min * 60 if cfg.time_budget_min is not None else None
+    if budget_s is not None and result.wall_s > budget_s * 1.05:
+        out.append(
+            f"the search took {result.wall_s / 60:.1f} min, over the {cfg.time_budget_min:g}-min "
+            "time budget (one build or measurement outlasted its estimate)"
+        )
+    return out
 
 
 def check_budget(result: OptimizeResult) -> None:
@@ -246,4 +312,3 @@ def check_budget(result: OptimizeResult) -> None:
 def _latency_text(result: OptimizeResult) -> str:
     ms = result.config.get("budget", {}).get("latency_budget_ms")
     return f", latency <= {ms:g} ms" if ms else ""
-

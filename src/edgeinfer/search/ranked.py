@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from edgeinfer.evaluate.layerwise import QUANTIZERS, diagnose_precision
 from edgeinfer.search.candidates import int8_route
 from edgeinfer.search.mixed import MixedOutcome
 from edgeinfer.search.results import Quality
@@ -35,8 +36,6 @@ def diagnosis_ranking(
     Raises:
         EdgeInferError: the model cannot be diagnosed (no calibration data, several inputs …).
     """
-    from edgeinfer.evaluate.layerwise import QUANTIZERS, diagnose_precision
-
     route = int8_route(config).name
     quantizer = route if route in QUANTIZERS else "qdq"
     report = diagnose_precision(
