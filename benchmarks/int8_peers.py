@@ -85,7 +85,8 @@ def peer_engines(model: Any, calib: np.ndarray, threads: int) -> dict[str, Engin
     core = ov.Core()
     props = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
     fp32 = core.compile_model(ov.convert_model(str(src)), "CPU", props)
-    hint = str(fp32.get_property("INFERENCE_PRECISION_HINT"))
+    hint_type = fp32.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
+    hint = getattr(hint_type, "type_name", None) or str(hint_type)
     out["OV defaults (peer)"] = _ov_engine(fp32, "peer", f"fp32 model, plugin default ({hint})")
     samples = [calib[i : i + 1] for i in range(len(calib))]
     q = nncf.quantize(ov.convert_model(str(src)), nncf.Dataset(samples))

@@ -267,7 +267,7 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_sections(args: argparse.Namespace, isa: str) -> dict[str, Any]:
-    results: dict[str, Any] = {"isa": isa, **header()}
+    results: dict[str, Any] = {"isa": isa, **header(), "loadavg_start": os.getloadavg()}
     sections = args.section or ["mnv2", "latency", "fashion", "ppocr"]
     if "mnv2" in sections or "latency" in sections:
         mnv2 = section_mnv2(args, isa)
@@ -282,6 +282,8 @@ def run_sections(args: argparse.Namespace, isa: str) -> dict[str, Any]:
         results["fashion"] = section_fashion(args)
     if "ppocr" in sections:
         results["ppocr"] = section_ppocr(args)
+    # the 1-minute load average: above the core count, other work shared the CPU (latency)
+    results["loadavg_end"] = os.getloadavg()
     return results
 
 
