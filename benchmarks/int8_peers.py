@@ -4,6 +4,7 @@ small interface (run on arrays, a timed single call)."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,7 +84,12 @@ def peer_engines(model: Any, calib: np.ndarray, threads: int) -> dict[str, Engin
         _ort_session(str(tmp / "q.onnx"), threads), "int8 (QDQ, per-tensor, MinMax)"
     )
     core = ov.Core()
-    props = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    props: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() == "AVX2":
+        # Emulated AVX2 host: the plugin still sees this CPU's BF16 (its own CPUID check) and
+        # defaults to bf16, which oneDNN's AVX2 kernels cannot run ("Convolution node ... is
+        # not initialized"). A real AVX2 CPU defaults to f32: set what it would pick.
+        props["INFERENCE_PRECISION_HINT"] = "f32"
     fp32 = core.compile_model(ov.convert_model(str(src)), "CPU", props)
     hint_type = fp32.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
     hint = getattr(hint_type, "type_name", None) or str(hint_type)

@@ -145,6 +145,8 @@ def section_mnv2(args: argparse.Namespace, isa: str) -> dict[str, Any]:
     recipes = _recipes(cal, args.threads)
     # ov-nncf's overflow_fix is auto: first_layer here, enable where the kernels saturate
     recipes.pop("ov-nncf-first" if isa == "native" else "ov-nncf-enable")
+    for key in args.skip:
+        recipes.pop(key, None)
     ranking = {}
     if not args.quick:
         tag = isa.split()[0]
@@ -153,10 +155,12 @@ def section_mnv2(args: argparse.Namespace, isa: str) -> dict[str, Any]:
             ranking[q] = _ranking(model, recipes[key], q, 32, path)
     engines: dict[str, Engine] = peer_engines(model, calib, args.threads)
     ks = [] if args.quick else args.mixed_k
+    rows: list[dict[str, Any]] = []
     for name, cfg in _mnv2_configs(recipes, ranking, ks).items():
-        engines[name] = edgeinfer_engine(model, cfg)
+        engine = _try_engine(model, cfg, name, rows)
+        if engine is not None:
+            engines[name] = engine
     reference = {k: engines["ORT FP32 (peer)"].run(x) for k, x in sets.items()}
-    rows = []
     for name, engine in engines.items():
         t0 = time.perf_counter()
         outs = {k: engine.run(x) for k, x in sets.items()}
@@ -174,6 +178,19 @@ def section_mnv2(args: argparse.Namespace, isa: str) -> dict[str, Any]:
         console().print(f"{name}: " + " | ".join(fmt_cls(v) for v in per_set.values()))
     engines_out = {"engines": engines}
     return {"rows": rows, "ranking": ranking, "calibration": cal.to_dict(), **engines_out}
+
+
+def _try_engine(model: Any, cfg: BuildConfig, name: str, rows: list[dict[str, Any]]) -> Any:
+    """The engine, or None with a row saying why it could not be built (e.g. bf16 refused
+    on a CPU without BF16)."""
+    from edgeinfer.errors import EdgeInferError
+
+    try:
+        return edgeinfer_engine(model, cfg)
+    except EdgeInferError as exc:
+        rows.append({"engine": name, "kind": "edgeinfer", "error": str(exc)})
+        console().print(f"{name}: not built: {exc}")
+        return None
 
 
 def section_latency(
@@ -208,14 +225,17 @@ def section_fashion(args: argparse.Namespace) -> dict[str, Any]:
     }
     rows = []
     for name, cfg in configs.items():
-        e = edgeinfer_engine(model, cfg.replace(threads=args.threads))
+        e = _try_engine(model, cfg.replace(threads=args.threads), name, rows)
+        if e is None:
+            continue
         out = e.run(x)
         top1 = float(np.mean(out.argmax(1) == y))
         rows.append({"engine": name, "top1": top1, "executes": e.executes, "notes": e.notes})
         console().print(f"{name}: top-1 {100 * top1:.2f}%")
     base = rows[0]["top1"]
     for r in rows:
-        r["drop_pts"] = 100 * (base - r["top1"])
+        if "top1" in r:
+            r["drop_pts"] = 100 * (base - r["top1"])
     return {"rows": rows, "n": len(y)}
 
 
@@ -225,12 +245,14 @@ def section_ppocr(args: argparse.Namespace) -> dict[str, Any]:
     model = zoo.get_model("ppocr-det")
     x = _arrays(model, "photos:30", 0)
     cal = CalibrationConfig(method="percentile", samples=32, data="photos", seed=1, batch_size=4)
+    mm = CalibrationConfig(method="minmax", samples=32, data="photos", seed=1, batch_size=4)
     configs = {
         "ORT FP32": BuildConfig(),
         "OV bf16": BuildConfig(backend="openvino", precision="bf16"),
-        "edgeinfer ORT int8": BuildConfig(precision="int8", calibration=cal),
-        "edgeinfer ORT int8 + bias correction": BuildConfig(
-            precision="int8", calibration=cal, options={"bias_correction": True}
+        "edgeinfer ORT int8 (percentile)": BuildConfig(precision="int8", calibration=cal),
+        "edgeinfer ORT int8 (minmax)": BuildConfig(precision="int8", calibration=mm),
+        "edgeinfer ORT int8 (minmax) + bias correction": BuildConfig(
+            precision="int8", calibration=mm, options={"bias_correction": True}
         ),
         "edgeinfer OV int8 NNCF": BuildConfig(
             backend="openvino", precision="int8", calibration=cal, options={"quantizer": "nncf"}
@@ -239,7 +261,9 @@ def section_ppocr(args: argparse.Namespace) -> dict[str, Any]:
     ref = None
     rows = []
     for name, cfg in configs.items():
-        e = edgeinfer_engine(model, cfg.replace(threads=args.threads))
+        e = _try_engine(model, cfg.replace(threads=args.threads), name, rows)
+        if e is None:
+            continue
         out = e.run(x, batch=2)
         ref = out if ref is None else ref
         rows.append({"engine": name, **dense(ref, out), "executes": e.executes, "notes": e.notes})
@@ -262,6 +286,8 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         str(args.threads),
     ]
     cmd += [a for s in args.section for a in ("--section", s)] + (["--quick"] if args.quick else [])
+    cmd += ["--mixed-k", *map(str, args.mixed_k), "--rounds", str(args.rounds)]
+    cmd += ["--skip", *args.skip] if args.skip else []
     subprocess.run(cmd, env=env, check=True)
     return json.loads(out.read_text())
 
@@ -300,6 +326,9 @@ def main() -> int:
     ap.add_argument("--per-round", type=int, default=20)
     ap.add_argument("--mixed-k", type=int, nargs="+", default=[2, 4, 8])
     ap.add_argument("--quick", action="store_true", help="small sets, no mixed precision")
+    ap.add_argument(
+        "--skip", nargs="+", default=[], choices=sorted(NAMES), help="recipes to leave out"
+    )
     ap.add_argument("--json", default=str(RESULTS / "int8_quality.json"))
     args = ap.parse_args()
     if args.isa == "avx2-child":

@@ -30,13 +30,16 @@ def _cls(m: dict[str, Any]) -> str:
 
 def mnv2_table(res: dict[str, Any]) -> str:
     """One row per engine: both photo sets' flips, margin flips, top-5 misses, budget."""
-    sets = list(res["mnv2"]["rows"][0]["sets"])
+    sets = list(next(r for r in res["mnv2"]["rows"] if "sets" in r)["sets"])
     head = " | ".join(
         f"{s}: flips (p>=0.5) | flips (margin) | top-5 misses | agree all | budget / margin"
         for s in sets
     )
     lines = [f"| engine | executes | {head} |", "|---|---|" + "---|" * 5 * len(sets)]
     for row in res["mnv2"]["rows"]:
+        if "error" in row:
+            lines.append(f"| {row['engine']} | not built: {row['error']} |")
+            continue
         cells = " | ".join(_cls(row["sets"][s]) for s in sets)
         lines.append(f"| {row['engine']} | {row['executes']} | {cells} |")
     return "\n".join(lines)
@@ -48,7 +51,7 @@ def latency_table(res: dict[str, Any]) -> str:
     ok_peers = [
         r["engine"]
         for r in res["mnv2"]["rows"]
-        if r["kind"] == "peer" and all(m["meets_budget"] for m in r["sets"].values())
+        if r["kind"] == "peer" and all(m["meets_budget"] for m in r.get("sets", {}).values())
     ]
     base = min((stats[p]["p50"] for p in ok_peers if p in stats), default=None)
     lines = ["| engine | p50 ms | p90 ms | p99 ms | fastest ok peer p50 / this p50 |"]
@@ -63,6 +66,9 @@ def simple_table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     """``engine`` plus ``cols`` (floats with 4 digits)."""
     lines = ["| engine | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['engine']} | not built: {r['error']} |")
+            continue
         vals = [f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols]
         lines.append(f"| {r['engine']} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
