@@ -40,6 +40,7 @@ from int8_peers import Engine, edgeinfer_engine, peer_engines
 
 from edgeinfer.calibration import CalibrationConfig
 from edgeinfer.config import BuildConfig
+from edgeinfer.errors import EdgeInferError, first_line
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -161,9 +162,17 @@ def section_mnv2(args: argparse.Namespace, isa: str) -> dict[str, Any]:
         if engine is not None:
             engines[name] = engine
     reference = {k: engines["ORT FP32 (peer)"].run(x) for k, x in sets.items()}
-    for name, engine in engines.items():
+    for name, engine in list(engines.items()):
         t0 = time.perf_counter()
-        outs = {k: engine.run(x) for k, x in sets.items()}
+        try:
+            outs = {k: engine.run(x) for k, x in sets.items()}
+        except (RuntimeError, EdgeInferError) as exc:
+            # e.g. bf16 under ONEDNN_MAX_CPU_ISA=AVX2: the plugin still reports this CPU's
+            # BF16, oneDNN's AVX2 kernels cannot run it (an emulation artefact)
+            rows.append({"engine": name, "kind": engine.kind, "error": first_line(exc)})
+            console().print(f"{name}: failed to run: {first_line(exc)}")
+            del engines[name]
+            continue
         per_set = {k: classify(reference[k], outs[k]) for k in sets}
         rows.append(
             {
@@ -183,8 +192,6 @@ def section_mnv2(args: argparse.Namespace, isa: str) -> dict[str, Any]:
 def _try_engine(model: Any, cfg: BuildConfig, name: str, rows: list[dict[str, Any]]) -> Any:
     """The engine, or None with a row saying why it could not be built (e.g. bf16 refused
     on a CPU without BF16)."""
-    from edgeinfer.errors import EdgeInferError
-
     try:
         return edgeinfer_engine(model, cfg)
     except EdgeInferError as exc:
