@@ -23,7 +23,15 @@ def register(sub: Any) -> None:
     from edgeinfer.config import METHODS
 
     p = sub.add_parser("build", help="build an engine directory from an ONNX model")
-    p.add_argument("model", help="ONNX model file")
+    p.add_argument(
+        "model", help="ONNX model file, zoo model (zoo:NAME) or PyTorch source package.module:factory"
+    )
+    p.add_argument(
+        "--input-shape",
+        default=None,
+        metavar="DxDxD",
+        help="example input shape of a package.module:factory source, e.g. 1x3x224x224",
+    )
     p.add_argument("-o", "--output", required=True, help="engine directory to write")
     add_build_options(p)
     p.add_argument("--precision", default="fp32", help="fp32 | fp16 | bf16 | int8")
@@ -118,11 +126,13 @@ def run(args: argparse.Namespace) -> int:
         The exit code: 0.
     """
     from edgeinfer.backends import get_backend
-    from edgeinfer.builder import build
+    from edgeinfer.builder import build, resolve_model
     from edgeinfer.calibration import pin_data
-    from edgeinfer.model import Model
 
-    model = with_preprocess(Model.load(args.model), preprocess_from_args(args))
+    model = with_preprocess(
+        resolve_model(args.model, input_shape=_input_shape(args.input_shape)).model,
+        preprocess_from_args(args),
+    )
     calib = calibration_from_args(args)
     exclude = tuple(x for group in args.exclude for x in group)
 
@@ -152,6 +162,23 @@ def run(args: argparse.Namespace) -> int:
             },
         )
     return 0
+
+
+def _input_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"1x3x224x224"`` -> ``(1, 3, 224, 224)``.
+
+    Raises:
+        ConfigError: not positive integers joined by ``x``.
+    """
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise ConfigError(f"--input-shape '{text}' must be DxDx..., e.g. 1x3x224x224")
+    return shape
 
 
 def _print_engine(engine: Any) -> None:
