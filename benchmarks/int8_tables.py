@@ -38,7 +38,7 @@ def mnv2_table(res: dict[str, Any]) -> str:
     lines = [f"| engine | executes | {head} |", "|---|---|" + "---|" * 5 * len(sets)]
     for row in res["mnv2"]["rows"]:
         if "error" in row:
-            lines.append(f"| {row['engine']} | not built: {row['error']} |")
+            lines.append(f"| {row['engine']} | failed: {row['error']} |")
             continue
         cells = " | ".join(_cls(row["sets"][s]) for s in sets)
         lines.append(f"| {row['engine']} | {row['executes']} | {cells} |")
