@@ -98,7 +98,8 @@ def test_entropy_capping_a_dense_map_is_refused_naming_a_better_calibrator(
     assert "IoU at 0.3 0.00" in text
     assert text.endswith(
         "the entropy calibrator's ranges broke it: build with --calibrator percentile, or keep "
-        "the last layers in FP32 with --exclude"
+        "the last layers in FP32 with --exclude (`edgeinfer debug precision MODEL --calib DATA` "
+        "ranks them), or use --precision bf16 if INT8 cannot hold this model"
     )
     good = build(model, entropy.replace(calibration=_cal(data, method="percentile", samples=48)))
     check = [n for n in good.manifest.notes if n.startswith("int8 check vs FP32")]
