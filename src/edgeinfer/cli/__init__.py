@@ -37,6 +37,7 @@ COMMANDS: tuple[str, ...] = (
     "info",
     "meta",
     "calib",
+    "debug",
     "ros",
     "zoo",
     "doctor",
