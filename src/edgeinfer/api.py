@@ -64,7 +64,9 @@ def optimize(
 
     Args:
         model: an ONNX path, a :class:`~edgeinfer.model.Model`, ``zoo:NAME`` or a zoo name.
-        config: what to search and the budgets (None: defaults, fidelity on photo crops).
+        config: what to search and the budgets (None: defaults, fidelity on photo crops;
+            a zoo model with its own datasets, e.g. fashion-cnn, uses them when the config
+            names no calibration or evaluation data).
         command: the command line, recorded in the report.
         force: write into an ``out_dir`` that holds other files (see :func:`check_output_dir`).
 
@@ -76,7 +78,7 @@ def optimize(
         KeyboardInterrupt: after writing the partial report (with ``out_dir``).
         EdgeInferError: ``out_dir`` holds other files and not ``force`` (checked first).
     """
-    cfg = config or OptimizeConfig()
+    cfg = _zoo_data(model, config or OptimizeConfig())
     if cfg.out_dir:
         check_output_dir(cfg.out_dir, force=force)  # before a search that may take minutes
     try:
@@ -88,6 +90,25 @@ def optimize(
     if cfg.out_dir:
         write_outputs(result, cfg.out_dir, force=force)
     return result
+
+
+def _zoo_data(model: Model | str | Path, cfg: OptimizeConfig) -> OptimizeConfig:
+    """A zoo model's own datasets when the user named none (fashion-cnn: Fashion-MNIST);
+    generic photo crops do not fit every zoo model (a 28x28 grey model has no resize step).
+    """
+    from dataclasses import replace
+
+    from edgeinfer.zoo import get_entry, list_models
+
+    if cfg.calib or cfg.eval or not isinstance(model, str | Path) or Path(model).exists():
+        return cfg
+    name = str(model).removeprefix("zoo:")
+    if name not in list_models():
+        return cfg
+    entry = get_entry(name)
+    if not entry.calib_data:
+        return cfg
+    return replace(cfg, calib=entry.calib_data, eval=entry.eval_data or None)
 
 
 def write_outputs(result: OptimizeResult, out_dir: str | Path, *, force: bool = False) -> None:

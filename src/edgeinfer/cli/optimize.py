@@ -56,7 +56,9 @@ def _data_args(p: argparse.ArgumentParser) -> None:
         "--calib",
         default=None,
         metavar="DATA",
-        help="calibration data: fashion-mnist:train, images:DIR, npz:FILE, photos[:N]",
+        help="calibration data: fashion-mnist:train, images:DIR, npz:FILE, photos[:N] "
+        "(default: a zoo model's own dataset, e.g. fashion-cnn: fashion-mnist:train and "
+        "--eval fashion-mnist:test; else photos:300)",
     )
     p.add_argument(
         "--eval",

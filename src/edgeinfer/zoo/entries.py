@@ -56,6 +56,8 @@ FASHION = ZooEntry(
     first_use="committed asset",
     labels_source="Fashion-MNIST class names (Zalando Research, MIT)",
     pytorch=True,  # zoo/archs.py FashionCNN carrying the ONNX weights (torch needed for it only)
+    calib_data="fashion-mnist:train",
+    eval_data="fashion-mnist:test",
 )
 
 MOBILENETV2 = ZooEntry(

@@ -48,6 +48,9 @@ class ZooEntry:
         first_use: what the first :func:`get_model` does (shown by ``zoo list``).
         pytorch: it has a PyTorch definition (``torch_module``; the torch backend and
             ``edgeinfer prune`` use it; needs torch even when ``extra`` is None).
+        calib_data: the dataset spec ``optimize`` calibrates on when none is given
+            ("" : the generic photo crops).
+        eval_data: the dataset spec ``optimize`` judges on when none is given.
     """
 
     name: str
@@ -64,6 +67,8 @@ class ZooEntry:
     install_hint: str = ""
     first_use: str = "exported from PyTorch on first get (cached)"
     pytorch: bool = False
+    calib_data: str = ""
+    eval_data: str = ""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
