@@ -164,8 +164,8 @@ def test_calib_inspect_prints_key_and_ranges(
     assert code == 0
     for text in ("method", "percentile", "data fingerprint", "key digest", "tensor", "min", "max"):
         assert text in out
-    code, out, _ = run(capsys, "calib", "inspect", str(cache), "--json")
-    assert json.loads(out)["key"]["method"] == "percentile"
+    code, out, _ = run(capsys, "calib", "inspect", str(cache), "--json", "-")
+    assert json.loads(out)[str(cache)]["key"]["method"] == "percentile"
     code, _, err = run(capsys, "calib", "inspect", str(tmp_path / "missing.json"))
     assert code == 2 and "calibration cache" in err and "does not exist" in err
 

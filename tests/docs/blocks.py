@@ -87,18 +87,26 @@ def all_blocks() -> list[Block]:
 # Small limits for the suite (2 shared cores): sizes of data and time only, never the verb,
 # the model or a flag's meaning. Applied to shell commands and Python source alike.
 LIMITS: tuple[tuple[str, str], ...] = (
-    (r"\bphotos:\d+", "photos:8"),
-    (r"(--calib|--data|--eval) photos(?=\s|$)", r"\1 photos:8"),
+    (r"\bphotos:\d+", "photos:16"),
+    (r"(--calib|--data|--eval) photos(?=\s|$)", r"\1 photos:16"),
     (r"--duration \d+", "--duration 1"),
     (r"--calib-samples \d+", "--calib-samples 16"),
     (r"samples=256", "samples=16"),
     (r"limit=\d+", "limit=64"),
-    (r"\"photos:\d+\"", '"photos:8"'),
+    (r"\"photos:\d+\"", '"photos:16"'),
 )
+
+
+# An `edgeinfer optimize` command without a time budget gets a small one (its own flag).
+_OPTIMIZE = re.compile(r"^(edgeinfer optimize (?:[^\n]*\\\n)*[^\n]*?)\s*$", re.MULTILINE)
 
 
 def limited(script: str) -> str:
     """``script`` with the data and time limits of :data:`LIMITS` applied."""
     for pattern, repl in LIMITS:
         script = re.sub(pattern, repl, script, flags=re.MULTILINE)
-    return script
+    script = re.sub(r"--time-budget \d+(\.\d+)?", "--time-budget 0.5", script)
+    return _OPTIMIZE.sub(
+        lambda m: m.group(1) if "--time-budget" in m.group(1) else m.group(1) + " --time-budget 0.5",
+        script,
+    )

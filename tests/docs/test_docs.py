@@ -32,6 +32,14 @@ MAX_NOTEST = 9
 # Blocks that build, measure or search take more than ~20 s on 2 shared cores.
 SLOW_WORDS = re.compile(r"\b(build|bench|eval|compare|optimize|load_runner|calibrate)\b")
 TIMEOUT_S = 900
+# `optimize` exits 3 when nothing meets the budgets (documented; likely with the small limits
+# on a loaded machine): a result, not a failure of the command.
+OPTIMIZE_MAY_MISS = """edgeinfer() {
+  local rc=0; command edgeinfer "$@" || rc=$?
+  if [ "$rc" -eq 3 ] && [ "$1" = optimize ]; then return 0; fi
+  return "$rc"
+}
+"""
 
 
 def test_every_block_has_a_language_and_every_notest_a_reason() -> None:
@@ -60,9 +68,13 @@ def _write_images(folder: Path, n: int, seed: int) -> None:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The files the docs name: zoo models under the docs' file names, images, labels."""
     pytest.importorskip("skimage")
+    return make_workspace(tmp_path_factory.mktemp("docs-ws"))
+
+
+def make_workspace(ws: Path) -> Path:
+    """Write the workspace of :func:`workspace` into ``ws``."""
     from edgeinfer import zoo
 
-    ws = tmp_path_factory.mktemp("docs-ws")
     mnv2 = zoo.get_model("mobilenetv2-imagenet")
     fashion = zoo.get_model("fashion-cnn")
     for name in ("model.onnx", "mobilenetv2.onnx", "my.onnx"):
@@ -76,7 +88,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (ws / "labels.txt").write_text("\n".join(mnv2.meta("labels")) + "\n")
     _write_images(ws / "calib", 8, 0)
     _write_images(ws / "val", 8, 1)
-    _write_images(ws / "photos", 8, 2)
     return ws
 
 
@@ -98,7 +109,7 @@ def run_block(block: Block, workspace: Path, tmp_path: Path, home: Path) -> None
         (cwd / "snippet.py").write_text(script)
         cmd = [sys.executable, "snippet.py"]
     else:
-        cmd = ["bash", "-euo", "pipefail", "-c", script]
+        cmd = ["bash", "-euo", "pipefail", "-c", OPTIMIZE_MAY_MISS + script]
     proc = subprocess.run(
         cmd, cwd=cwd, env=_env(home), capture_output=True, text=True, timeout=TIMEOUT_S
     )

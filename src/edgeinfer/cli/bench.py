@@ -7,15 +7,17 @@ from typing import Any
 
 from edgeinfer.cli.build import print_guardrail
 from edgeinfer.cli.common import (
+    MODEL_HELP,
     add_build_options,
+    add_json_option,
     add_preprocess_option,
     build_config_from_args,
     command_line,
+    emit_json,
     open_engine,
     parse_shapes,
     parse_size,
     preprocess_from_args,
-    write_json,
 )
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError
@@ -24,7 +26,7 @@ from edgeinfer.errors import ConfigError
 def register(sub: Any) -> None:
     """Add the ``bench`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser("bench", help="measure latency percentiles and throughput")
-    p.add_argument("target", help="ONNX model (built on the fly, cached) or engine directory")
+    p.add_argument("target", metavar="MODEL", help=MODEL_HELP + " (built on the fly, cached)")
     add_build_options(p)
     p.add_argument(
         "--batch",
@@ -55,7 +57,7 @@ def register(sub: Any) -> None:
         metavar="NAME:DxDxD",
         help="input shape for dynamic dims, e.g. x:1x3x640x640 (repeatable)",
     )
-    p.add_argument("--json", default=None, metavar="FILE", help="write results as JSON")
+    add_json_option(p)
     p.add_argument("--samples", action="store_true", help="include every latency in the JSON")
     p.add_argument(
         "--no-guardrail", action="store_true", help="skip comparing a lower precision with FP32"
@@ -91,8 +93,6 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
-    from rich.console import Console
-
     from edgeinfer.bench.latency import BenchConfig, bench_runner
     from edgeinfer.builder import load_runner
     from edgeinfer.report.tables import latency_table
@@ -119,8 +119,7 @@ def run(args: argparse.Namespace) -> int:
         comparison = print_guardrail(engine, args)
         data["guardrail"] = None if comparison is None else comparison.to_dict()
     if args.json:
-        write_json(args.json, data)
-        Console(stderr=True).print(f"wrote {args.json}")
+        emit_json(args.json, data)
     return 0
 
 
@@ -177,5 +176,5 @@ def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
             "host": current_host().to_dict(),
             "engine": engine.describe(),
         }
-        write_json(args.json, data)
+        emit_json(args.json, data)
     return 0

@@ -6,13 +6,17 @@ import argparse
 from typing import Any
 
 from edgeinfer.cli.common import (
+    MODEL_HELP,
+    NameList,
     add_build_options,
+    add_json_option,
     add_preprocess_option,
     build_config_from_args,
     command_line,
+    emit_json,
+    load_model_arg,
     preprocess_from_args,
     with_preprocess,
-    write_json,
 )
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError
@@ -23,17 +27,19 @@ def register(sub: Any) -> None:
     from edgeinfer.config import METHODS
 
     p = sub.add_parser("build", help="build an engine directory from an ONNX model")
-    p.add_argument("model", help="ONNX model file")
+    p.add_argument("model", metavar="MODEL", help=MODEL_HELP.replace(", engine directory", ""))
     p.add_argument("-o", "--output", required=True, help="engine directory to write")
     add_build_options(p)
-    p.add_argument("--precision", default="fp32", help="fp32 | fp16 | bf16 | int8")
+    p.add_argument(
+        "--precision", default="fp32", help="fp32 | fp16 | bf16 | int8 (default: fp32)"
+    )
     p.add_argument(
         "--exclude",
-        action="append",
-        nargs="+",
+        action=NameList,
         default=[],
-        metavar="NAME_OR_OPTYPE",
-        help="node names or op types kept in FP32 when lowering precision (repeatable)",
+        metavar="NAME,...",
+        help="node names or op types kept in FP32 when lowering precision (comma-separated, "
+        "repeatable; default: none)",
     )
     g = p.add_argument_group("int8 calibration")
     g.add_argument(
@@ -72,7 +78,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="skip measuring a lower-precision engine against FP32",
     )
-    p.add_argument("--json", default=None, metavar="FILE", help="write the build result as JSON")
+    add_json_option(p)
     p.set_defaults(func=run)
 
 
@@ -117,11 +123,10 @@ def run(args: argparse.Namespace) -> int:
     from edgeinfer.backends import get_backend
     from edgeinfer.builder import build
     from edgeinfer.calibration import pin_data
-    from edgeinfer.model import Model
 
-    model = with_preprocess(Model.load(args.model), preprocess_from_args(args))
+    model = with_preprocess(load_model_arg(args.model), preprocess_from_args(args))
     calib = calibration_from_args(args)
-    exclude = tuple(x for group in args.exclude for x in group)
+    exclude = tuple(args.exclude)
 
     def config_for(cal: Any) -> Any:
         return build_config_from_args(args, exclude=exclude, calibration=cal)
@@ -138,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     if config.precision != "fp32" and not args.no_guardrail:
         comparison = print_guardrail(engine, args)
     if args.json:
-        write_json(
+        emit_json(
             args.json,
             {
                 "engine": str(engine.path),

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_preprocess_option, command_line, preprocess_from_args
+from edgeinfer.cli.common import (
+    MODEL_HELP,
+    NameList,
+    add_json_option,
+    add_preprocess_option,
+    command_line,
+    emit_json,
+    preprocess_from_args,
+)
 from edgeinfer.cli.console import stdout, stdout_console
 
 
@@ -24,7 +32,7 @@ def register(sub: Any) -> None:
         "mixed precision), select the fastest that meets the budgets, write the winning "
         "engine, report.json and report.html to OUT_DIR.",
     )
-    p.add_argument("model", help="ONNX file, or a zoo model (zoo:NAME or NAME)")
+    p.add_argument("model", metavar="MODEL", help=MODEL_HELP.replace(", engine directory", ""))
     _data_args(p)
     _budget_args(p)
     _search_args(p)
@@ -41,9 +49,7 @@ def register(sub: Any) -> None:
         help="write into an OUT_DIR that holds other files (they are kept; only edgeinfer's "
         "own engine/ and reports are replaced)",
     )
-    p.add_argument(
-        "--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress output"
-    )
+    add_json_option(p, help="report.json's content to FILE ('-': standard output) as well")
     p.set_defaults(func=run)
 
 
@@ -106,28 +112,53 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--outputs",
-        nargs="+",
+        action=NameList,
         default=None,
-        metavar="NAME",
-        help="outputs the accuracy budget applies to (default: every output; all are reported)",
+        metavar="NAME,...",
+        help="outputs the accuracy budget applies to, comma-separated (default: every output; "
+        "all are reported)",
     )
     p.add_argument(
         "--no-top5",
         action="store_true",
         help="do not require 100%% top-1-in-top-5 containment (fidelity budget)",
     )
-    p.add_argument("--latency-budget-ms", type=float, default=None, metavar="X")
-    p.add_argument("--objective", default="p50", choices=("p50", "p99", "throughput"))
+    p.add_argument(
+        "--latency-budget-ms",
+        type=float,
+        default=None,
+        metavar="X",
+        help="the winner's latency (the --objective percentile) must be <= X ms (default: none)",
+    )
+    p.add_argument(
+        "--objective",
+        default="p50",
+        choices=("p50", "p99", "throughput"),
+        help="what 'fastest' means and what the latency budget is judged on (default: p50)",
+    )
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backends", nargs="+", default=None, help="e.g. onnxruntime openvino")
-    p.add_argument("--precisions", nargs="+", default=None, help="e.g. fp32 bf16 int8")
+    p.add_argument(
+        "--backends",
+        action=NameList,
+        default=None,
+        metavar="NAME,...",
+        help="backends to search, e.g. onnxruntime,openvino (default: every installed backend searched by default)",
+    )
+    p.add_argument(
+        "--precisions",
+        action=NameList,
+        default=None,
+        metavar="NAME,...",
+        help="precisions to search, e.g. fp32,bf16,int8 (default: each backend's usual ones)",
+    )
     p.add_argument(
         "--calibrators",
-        nargs="+",
+        action=NameList,
         default=None,
-        help="int8 calibrators (default: percentile minmax)",
+        metavar="NAME,...",
+        help="int8 calibrators, e.g. percentile,minmax (default: percentile,minmax)",
     )
     p.add_argument(
         "--threads", type=int, default=None, help="intra-op threads (default: backend's)"
@@ -218,5 +249,7 @@ def run(args: argparse.Namespace) -> int:
     if result.engine_dir:
         err.print(f"[bold green]engine[/] {result.engine_dir}")
     err.print(f"report: {cfg.out_dir}/report.html, {cfg.out_dir}/report.json")
+    if args.json:
+        emit_json(args.json, result.to_dict())
     check_budget(result)
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgeinfer.fileio import atomic_write_text
+from edgeinfer.report.headline import headline
 from edgeinfer.report.plots import cdf_png, scatter_png
 
 if TYPE_CHECKING:
@@ -102,23 +103,12 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def _summary(result: OptimizeResult) -> str:
+    verdict = f"<b>{_esc(headline(result))}</b>"
     if result.winner:
-        sp = result.speedup_vs_baseline
-        head = (
-            f"<p><b>Winner: {_esc(result.winner)}</b> — {_esc(result.winner_reason)}. "
-            + (
-                f"{sp:.2f}x faster than the starting point ({_esc(result.baseline)}), "
-                "interleaved p50 ratio. "
-                if sp
-                else ""
-            )
-            + (f"Runner-up: {_esc(result.runner_up)}.</p>" if result.runner_up else "</p>")
-        )
+        runner_up = f" Runner-up: {_esc(result.runner_up)}." if result.runner_up else ""
+        head = f'<p class="headline">{verdict}{runner_up}</p>'
     else:
-        head = (
-            '<p class="bad"><b>No candidate meets the budgets.</b> Closest: '
-            f"{_esc(', '.join(result.closest) or 'none')}.</p>"
-        )
+        head = f'<p class="headline bad">{verdict}</p>'
     items = [result.data_note, *result.notes]
     if result.skipped:
         items.append("skipped: " + ", ".join(result.skipped))

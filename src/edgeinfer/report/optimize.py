@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from edgeinfer.report.headline import headline
 from edgeinfer.report.html import candidate_order, quality_cells
 from edgeinfer.search.results import OptimizeResult
 
@@ -53,17 +54,7 @@ def optimize_table(result: OptimizeResult, *, max_reason: int = 70) -> Table:
 
 def _caption(result: OptimizeResult) -> str:
     lines = []
-    if result.winner:
-        sp = result.speedup_vs_baseline
-        lines.append(
-            f"winner {result.winner}"
-            + (f": {sp:.2f}x faster than the starting point {result.baseline}" if sp else "")
-            + (f"; runner-up {result.runner_up}" if result.runner_up else "")
-        )
-    else:
-        lines.append(
-            f"NO candidate meets the budgets; closest: {', '.join(result.closest) or 'none'}"
-        )
+    lines.append(headline(result) + (f" Runner-up: {result.runner_up}." if result.runner_up else ""))
     lines.append("* = quick subset; vs start = interleaved p50 speed-up vs the starting point")
     for m in result.mixed:
         cost = f", {m.latency_cost:.2f}x the all-INT8 latency" if m.latency_cost else ""
@@ -74,6 +65,4 @@ def _caption(result: OptimizeResult) -> str:
     lines.extend(result.notes[:1])
     if result.skipped:
         lines.append("skipped: " + ", ".join(result.skipped))
-    if result.partial:
-        lines.append("PARTIAL: interrupted")
     return "\n".join(lines)
