@@ -13,9 +13,10 @@ degenerate (:mod:`edgeinfer.passes.int8_check`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -99,9 +100,11 @@ def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[
         out = Path(tmp) / "pre.onnx"
         try:
             try:
-                quant_pre_process(named.proto, out, skip_symbolic_shape=False)
+                with _quiet_logger("onnxruntime.quantization.shape_inference"):
+                    quant_pre_process(named.proto, out, skip_symbolic_shape=False)
             except Exception:  # symbolic shape inference fails on some graphs: retry without
-                quant_pre_process(named.proto, out, skip_symbolic_shape=True)
+                with _quiet_logger("onnxruntime.quantization.shape_inference"):
+                    quant_pre_process(named.proto, out, skip_symbolic_shape=True)
                 notes.append("int8: symbolic shape inference failed; pre-processed without it")
             pre = Model.load(out)
         except Exception as exc:
@@ -109,6 +112,20 @@ def prepare_for_quantization(model: Model, *, preprocess: bool = True) -> tuple[
             return named, [f"int8: pre-processing skipped ({first})"]
     pre.path = model.path
     return pre, notes
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Silence one library logger (ONNX Runtime logs a traceback at ERROR when its
+    symbolic shape inference fails; edgeinfer handles that failure and says so in a note).
+    """
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _op_types_to_quantize(config: Int8Config, excluded_ops: set[str]) -> list[str]:
