@@ -97,8 +97,21 @@ LIMITS: tuple[tuple[str, str], ...] = (
 )
 
 
-# An `edgeinfer optimize` command without a time budget gets a small one (its own flag).
-_OPTIMIZE = re.compile(r"^(edgeinfer optimize (?:[^\n]*\\\n)*[^\n]*?)\s*$", re.MULTILINE)
+# Commands that would read a whole dataset or search for minutes get their own limit flag
+# when they have none: `optimize` a time budget, `eval` and `compare` a sample limit.
+_ADDED = (("optimize", "--time-budget", "0.5"), ("eval", "--limit", "256"), ("compare", "--limit", "64"))
+
+
+def _with_flag(script: str, verb: str, flag: str, value: str) -> str:
+    command = re.compile(
+        rf"^(edgeinfer {verb} (?:[^\n#]*\\\n)*[^\n#]*?)(\s*#[^\n]*)?$", re.MULTILINE
+    )
+    return command.sub(
+        lambda m: m.group(0)
+        if flag in m.group(1)
+        else f"{m.group(1)} {flag} {value}{m.group(2) or ''}",
+        script,
+    )
 
 
 def limited(script: str) -> str:
@@ -106,7 +119,6 @@ def limited(script: str) -> str:
     for pattern, repl in LIMITS:
         script = re.sub(pattern, repl, script, flags=re.MULTILINE)
     script = re.sub(r"--time-budget \d+(\.\d+)?", "--time-budget 0.5", script)
-    return _OPTIMIZE.sub(
-        lambda m: m.group(1) if "--time-budget" in m.group(1) else m.group(1) + " --time-budget 0.5",
-        script,
-    )
+    for verb, flag, value in _ADDED:
+        script = _with_flag(script, verb, flag, value)
+    return script

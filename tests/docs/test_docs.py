@@ -32,11 +32,13 @@ MAX_NOTEST = 9
 # Blocks that build, measure or search take more than ~20 s on 2 shared cores.
 SLOW_WORDS = re.compile(r"\b(build|bench|eval|compare|optimize|load_runner|calibrate)\b")
 TIMEOUT_S = 900
-# `optimize` exits 3 when nothing meets the budgets (documented; likely with the small limits
-# on a loaded machine): a result, not a failure of the command.
+# Documented verdicts, not failures of the command: `optimize` exits 3 when nothing meets the
+# budgets and `compare` 1 when the candidate misses a tolerance (both likely with the small
+# limits on a loaded machine). Every other non-zero exit fails the block.
 OPTIMIZE_MAY_MISS = """edgeinfer() {
   local rc=0; command edgeinfer "$@" || rc=$?
   if [ "$rc" -eq 3 ] && [ "$1" = optimize ]; then return 0; fi
+  if [ "$rc" -eq 1 ] && [ "$1" = compare ]; then return 0; fi
   return "$rc"
 }
 """
