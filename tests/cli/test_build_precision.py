@@ -205,3 +205,25 @@ def test_changed_calibration_files_rebuild_the_engine(
     write_calib(tmp_path / "c.npz", seed=7)  # same spec, new arrays
     code, out, _ = run(capsys, *args)
     assert code == 0 and "cache hit" not in out and "calibration: ran minmax" in out
+
+
+def test_calib_cache_file_is_written_when_the_engine_comes_from_the_cache(
+    conv_relu_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same relative --calib-cache name in two directories: the same engine key, so the
+    # second build is an engine-cache hit; its calibration file must still be written.
+    data = write_calib(tmp_path / "c.npz")
+    flags = ["--precision", "int8", "--calib", data, "--calibrator", "minmax", "--no-guardrail",
+             "--calib-cache", "calib.json"]  # fmt: skip
+    for sub in ("one", "two"):
+        (tmp_path / sub).mkdir()
+        monkeypatch.chdir(tmp_path / sub)
+        code, out, err = run(capsys, "build", str(conv_relu_path), "-o", "eng", *flags)
+        assert code == 0 and (tmp_path / sub / "calib.json").exists(), err
+    first, second = (str(tmp_path / d / "calib.json") for d in ("one", "two"))
+    code, out, _ = run(capsys, "calib", "inspect", first, second, "--json", "-")
+    both = json.loads(out)
+    assert both[first]["ranges"] == both[second]["ranges"]

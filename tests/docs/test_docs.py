@@ -88,7 +88,7 @@ def make_workspace(ws: Path) -> Path:
         preprocess=spec.to_dict()
     ).save(ws / "detector.onnx")
     (ws / "labels.txt").write_text("\n".join(mnv2.meta("labels")) + "\n")
-    _write_images(ws / "calib", 20, 0)
+    _write_images(ws / "calib", 40, 0)
     _write_images(ws / "val", 20, 1)
     return ws
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from edgeinfer.cli.common import (
@@ -138,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
     engine = build(
         model, config, args.output, cache=not args.no_cache, overwrite=args.force, quiet=args.quiet
     )
+    if calib is not None and calib.cache and not Path(calib.cache).exists():
+        # the engine came from the cache, so calibration did not run: write the asked-for file
+        from edgeinfer.calibration import calibrate
+
+        calibrate(model, calib, cache=calib.cache, quiet=args.quiet)
     comparison = None
     _print_engine(engine)
     if config.precision != "fp32" and not args.no_guardrail:
