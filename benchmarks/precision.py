@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -116,8 +117,10 @@ def plan_variants(backends: list[str], args: argparse.Namespace, plan: ModelPlan
     for name in backends:
         backend = get_backend(name)
         configs: list[tuple[str, BuildConfig]] = []
-        for prec in ("fp32", "fp16", "bf16"):
-            configs.append((f"{name} {prec}", BuildConfig(name, prec, args.threads)))
+        for prec in ("fp32", "fp16", "bf16"):  # the option sets optimize would try
+            for opts in backend.capabilities.search_options:
+                extra = " [" + ",".join(f"{k}={v}" for k, v in opts) + "]" if opts else ""
+                configs.append((f"{name} {prec}{extra}", BuildConfig(name, prec, args.threads, options=opts)))
         for method in args.calibrators:
             cal = CalibrationConfig(
                 method=method,
@@ -178,7 +181,7 @@ def build_variants(model: Model, variants: list[Variant], quiet: bool) -> None:
         )
         if not quiet:
             console().print(
-                f"  built {v.label}: executes {m.executed_precision} in {v.result['build_s']} s"
+                f"  built {escape(v.label)}: executes {m.executed_precision} in {v.result['build_s']} s"
             )
 
 
@@ -422,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                 justify="right" if col in ("p50 ms", "p99 ms", "size MB", "build s") else "left",
             )
         for row in tables[name]:
-            table.add_row(*row)
+            table.add_row(*(escape(c) for c in row))
         con.print(table)
         for n in notes:
             con.print(f"note: {n}")

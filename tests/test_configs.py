@@ -20,6 +20,7 @@ from edgeinfer import serde
 from edgeinfer.backends.onnxruntime.settings import OrtOptions
 from edgeinfer.backends.openvino.settings import OpenVinoSettings
 from edgeinfer.backends.options import NoOptions
+from edgeinfer.backends.torch.settings import TorchSettings
 from edgeinfer.bench.latency import BenchConfig
 from edgeinfer.bench.pipeline import PipelineConfig
 from edgeinfer.config import BuildConfig, CalibrationConfig
@@ -29,6 +30,7 @@ from edgeinfer.host import HostInfo
 from edgeinfer.passes.fp16 import Fp16Config
 from edgeinfer.passes.int8 import Int8Config
 from edgeinfer.preprocess import PreprocessSpec
+from edgeinfer.prune.config import FinetuneConfig, PruneConfig
 from edgeinfer.ros.params import NodeParams
 from edgeinfer.search.config import OptimizeConfig
 from edgeinfer.search.select import Budget
@@ -157,7 +159,41 @@ CONFIGS = [
         ),
         ("fast_bias_correction", [1]),
     ),
+    Case(
+        TorchSettings,
+        TorchSettings(
+            device="cuda",
+            compile="inductor",
+            autotune=True,
+            artifact="inductor",
+            batch="1,8",
+            cuda_graphs=False,
+            channels_last=True,
+            fold_bn=False,
+            verify_load=False,
+            device_index=1,
+        ),
+        ("cuda_graphs", [1]),
+    ),
     Case(NoOptions, NoOptions(), ("version", "one")),
+    Case(
+        FinetuneConfig,
+        FinetuneConfig(epochs=3, train="fashion-mnist:train", distill=True, lr=1e-3, limit=500),
+        ("epochs", "three"),
+    ),
+    Case(
+        PruneConfig,
+        PruneConfig(
+            method="channel",
+            ratio=0.4,
+            round_to=16,
+            layer_ratios=(("features.0.0", 0.6),),
+            ignore=("classifier.1",),
+            steps=2,
+            finetune=FinetuneConfig(epochs=2, train="photos:100", distill=True),
+        ),
+        ("ratio", "half"),
+    ),
 ]
 # Frozen dataclasses named like configs that are data, versioned by the document holding them
 # (the manifest's format_version), with the reason.

@@ -92,3 +92,18 @@ def with_torch(model: Model, factory: str, **kwargs: Any) -> Model:
     """``model`` with the PyTorch twin ``tests.torch_models:<factory>`` attached."""
     model.torch_source = TorchSource(f"tests.torch_models:{factory}", tuple(kwargs.items()))
     return model
+
+
+def data_dependent() -> Any:
+    """A module whose forward branches on a tensor value: it runs eagerly but cannot be
+    exported (torch.export needs one graph for every input).
+    """
+    import torch
+
+    class Branchy(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.sum() > 0:
+                return x * 2
+            return x - 1
+
+    return Branchy()

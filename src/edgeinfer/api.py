@@ -95,8 +95,10 @@ def write_outputs(result: OptimizeResult, out_dir: str | Path, *, force: bool = 
     out.mkdir(parents=True, exist_ok=True)
     result.out_dir = str(out)
     winner = result.candidate(result.winner) if result.winner else None
-    if winner is not None and winner.config is not None and result.source_model is not None:
-        build(result.source_model, winner.config, out / ENGINE_DIR, overwrite=True, quiet=True)
+    # A pruned winner is built from its own (pruned) model.
+    model = result.candidate_models.get(result.winner or "", result.source_model)
+    if winner is not None and winner.config is not None and model is not None:
+        build(model, winner.config, out / ENGINE_DIR, overwrite=True, quiet=True)
         result.engine_dir = str(out / ENGINE_DIR)
     atomic_write_json(out / REPORT_FILES[0], result.to_dict())
     write_html(result, out / REPORT_FILES[1])

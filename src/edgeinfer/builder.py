@@ -169,8 +169,10 @@ def resolve_engine(
 _KEY_FORMAT = 1
 
 
-def engine_key(model: Model, config: BuildConfig, backend_version: str) -> str:
-    """Cache key: model hash, build config, backend and version, host fingerprint."""
+def engine_key(model: Model, config: BuildConfig, backend_version: str, target: str = "") -> str:
+    """Cache key: model hash, build config, backend and version, host fingerprint, and the
+    backend's ``target`` fingerprint (e.g. the GPU; see ``Backend.target_fingerprint``).
+    """
     parts = [
         f"format={_KEY_FORMAT}",
         f"model={model.hash}",
@@ -178,6 +180,8 @@ def engine_key(model: Model, config: BuildConfig, backend_version: str) -> str:
         f"backend={config.backend}=={backend_version}",
         f"host={current_host().fingerprint()}",
     ]
+    if target:
+        parts.append(f"target={target}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
@@ -311,13 +315,14 @@ def build(
     out_path = Path(out) if out is not None else None
     if out_path is not None:
         check_engine_output(out_path, overwrite=overwrite)  # before a long build
+    key = engine_key(m, cfg, backend.version(), backend.target_fingerprint(cfg))
     if not cache:
-        target = out_path or (cache_dir() / "engines" / engine_key(m, cfg, backend.version()))
+        target = out_path or (cache_dir() / "engines" / key)
         with atomic_directory(target, overwrite=overwrite or out_path is None) as tmp:
             manifest = _build_into(tmp, m, cfg, quiet)
         return Engine(target, manifest)
 
-    cached = cache_dir() / "engines" / engine_key(m, cfg, backend.version())
+    cached = cache_dir() / "engines" / key
     clean_stale_temps(cached.parent)  # killed builds of any engine: ours to remove
     engine: Engine | None = None
     if cached.exists():

@@ -120,3 +120,133 @@ def missing_features(built_on: HostInfo, here: HostInfo | None = None) -> list[s
     # recorded flags go through today's rule: an older edgeinfer recorded kernel flags (smep)
     missing.extend(sorted(set(isa_flags(built_on.isa_flags)) - set(here.isa_flags)))
     return missing
+
+
+# -- GPUs -------------------------------------------------------------------------------------
+# Fields of a GPU fingerprint that must match for compiled GPU code to run as built: kernels
+# are compiled for one compute capability, by one Triton, against one CUDA runtime.
+GPU_MUST_MATCH = ("compute_capability", "cuda", "triton", "torch")
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """An NVIDIA GPU and the software that compiles for it, recorded in GPU engine manifests.
+
+    Attributes:
+        name: the device name (``NVIDIA H200``).
+        compute_capability: ``major.minor`` (``9.0``).
+        memory_mib: device memory in MiB.
+        driver: NVIDIA driver version ("" when NVML is not readable).
+        cuda: the CUDA runtime torch was built with (``13.0``).
+        triton: the Triton version ("" when not installed).
+        torch: the torch version.
+        index: the CUDA device index.
+    """
+
+    WHAT: ClassVar[str] = "gpu"
+    IGNORE_UNKNOWN_KEYS: ClassVar[bool] = True
+
+    name: str
+    compute_capability: str
+    memory_mib: int
+    driver: str = ""
+    cuda: str = ""
+    triton: str = ""
+    torch: str = ""
+    index: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data."""
+        return serde.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GpuInfo:
+        """Parse :meth:`to_dict` data (unknown keys are ignored).
+
+        Raises:
+            ConfigError: missing keys or wrong types.
+        """
+        return serde.from_dict(cls, data)
+
+    def fingerprint(self) -> str:
+        """What an engine compiled for this GPU depends on (engine cache key): the device
+        name (tuned kernels) and :data:`GPU_MUST_MATCH`.
+        """
+        return "|".join([self.name, *(str(getattr(self, k)) for k in GPU_MUST_MATCH)])
+
+    def describe(self) -> str:
+        """``NVIDIA H200 (sm_90, 143771 MiB), CUDA 13.0, torch 2.11.0+cu130, Triton 3.6.0``."""
+        sm = self.compute_capability.replace(".", "")
+        return (
+            f"{self.name} (sm_{sm}, {self.memory_mib} MiB), CUDA {self.cuda or '?'}, "
+            f"torch {self.torch or '?'}, Triton {self.triton or 'none'}"
+            + (f", driver {self.driver}" if self.driver else "")
+        )
+
+
+def nvidia_driver_version() -> str:
+    """The NVIDIA driver version from NVML or ``/proc/driver/nvidia/version`` ("" if neither)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            version = pynvml.nvmlSystemGetDriverVersion()
+        finally:
+            pynvml.nvmlShutdown()
+        return version.decode() if isinstance(version, bytes) else str(version)
+    except Exception:
+        pass
+    proc = Path("/proc/driver/nvidia/version")
+    if proc.exists():
+        m = re.search(r"Kernel Module\s+(\S+)", proc.read_text(errors="replace"))
+        if m:
+            return m.group(1)
+    return ""
+
+
+def current_gpu(index: int | None = None) -> GpuInfo | None:
+    """The CUDA GPU torch sees (``index``: the current device), None without torch or a GPU.
+
+    Imports torch (only call it where a GPU matters).
+    """
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    idx = torch.cuda.current_device() if index is None else index
+    if idx >= torch.cuda.device_count():
+        return None
+    props = torch.cuda.get_device_properties(idx)
+    try:
+        import triton
+
+        triton_version = str(triton.__version__)
+    except ImportError:
+        triton_version = ""
+    return GpuInfo(
+        name=str(props.name),
+        compute_capability=f"{props.major}.{props.minor}",
+        memory_mib=int(props.total_memory) // (1024 * 1024),
+        driver=nvidia_driver_version(),
+        cuda=str(torch.version.cuda or ""),
+        triton=triton_version,
+        torch=str(torch.__version__),
+        index=int(idx),
+    )
+
+
+def gpu_mismatches(built: GpuInfo, here: GpuInfo | None) -> list[str]:
+    """What differs between the GPU an engine was built for and this one, among the fields
+    compiled code depends on (:data:`GPU_MUST_MATCH`); ``["no CUDA GPU"]`` without one.
+    """
+    if here is None:
+        return ["no CUDA GPU"]
+    out = []
+    for key in GPU_MUST_MATCH:
+        a, b = getattr(built, key), getattr(here, key)
+        if a != b:
+            out.append(f"{key.replace('_', ' ')} {a or 'none'} (this machine: {b or 'none'})")
+    return out

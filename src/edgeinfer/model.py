@@ -280,8 +280,14 @@ def export_onnx(module: Any, input_shape: tuple[int, ...], out: Path) -> Path:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(*input_shape)
-    with torch.no_grad():
-        first = module(example)
+    try:
+        with torch.no_grad():
+            first = module(example)
+    except Exception as exc:
+        raise ModelError(
+            f"the PyTorch module fails on an input of shape {'x'.join(map(str, input_shape))}: "
+            f"{first_line(exc)}; check --input-shape"
+        ) from exc
     n_out = len(first) if isinstance(first, list | tuple) else 1
     outputs = ["logits"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
     axes = {name: {0: "batch"} for name in ["input", *outputs]}

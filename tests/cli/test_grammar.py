@@ -81,7 +81,7 @@ def test_global_flags_before_or_after_the_verb(name: str, where: str) -> None:
     needed = [a for a in VERBS[name]._actions if a.option_strings and a.required]
     argv = [*words, *(["x"] * len(positionals))]
     for a in needed:
-        argv += [a.option_strings[0], "x"]
+        argv += [a.option_strings[0], "1"]
     for group in VERBS[name]._mutually_exclusive_groups:
         if group.required:
             argv += [group._group_actions[0].option_strings[0], "x"]

@@ -96,6 +96,24 @@ def test_exit_code_3_when_nothing_meets_the_budget(
             ["--backends", "tensorflow"],
             "edgeinfer: error: unknown backend 'tensorflow'; available backends: onnxruntime, openvino, torch",
         ),
+        (
+            ["--prune", "1.5", "--prune-epochs", "1", "--prune-train", "fashion-mnist:train"],
+            "edgeinfer: error: --prune must be a fraction strictly between 0 and 1 (0.5 removes half), got 1.5",
+        ),
+        (
+            ["--prune", "0.5"],
+            "edgeinfer: error: --prune needs fine-tuning (channel pruning without it loses most of "
+            "the accuracy: fashion-cnn 91.85% -> 10% at 0.5); pass --prune-epochs N --prune-train DATASET",
+        ),
+        (
+            ["--prune", "0.5", "--prune-epochs", "2"],
+            "edgeinfer: error: --prune-epochs needs training data; pass --prune-train DATASET (e.g. "
+            "fashion-mnist:train, or photos:600 with --prune-distill)",
+        ),
+        (
+            ["--prune", "0.3", "0.301", "--prune-epochs", "1", "--prune-train", "x"],
+            "edgeinfer: error: --prune ratios must differ by at least 0.01, got [0.3, 0.301]",
+        ),
     ],
 )
 def test_bad_input_exit_2_with_message(

@@ -94,24 +94,40 @@ LIMITS: tuple[tuple[str, str], ...] = (
     (r"samples=256", "samples=16"),
     (r"limit=\d+", "limit=64"),
     (r"\"photos:\d+\"", '"photos:16"'),
+    (r"--finetune-epochs \d+", "--finetune-epochs 1"),
+    (r"--prune-epochs \d+", "--prune-epochs 1"),
+    (r"epochs=\d+, train=(\"[^\"]+\")", r"epochs=1, train=\1, limit=512"),
 )
 
 
 # Commands that would read a whole dataset or search for minutes get their own limit flag
 # when they have none: `optimize` a time budget, `eval` and `compare` a sample limit.
-_ADDED = (("optimize", "--time-budget", "0.5"), ("eval", "--limit", "256"), ("compare", "--limit", "64"))
+_ADDED = (
+    ("optimize", "--time-budget", "0.5"),
+    ("optimize", "--eval-limit", "256"),
+    ("eval", "--limit", "256"),
+    ("compare", "--limit", "64"),
+    ("prune", "--train-limit", "512"),
+    ("prune", "--eval-limit", "256"),
+    ("optimize", "--prune-train-limit", "512"),
+)
 
 
 def _with_flag(script: str, verb: str, flag: str, value: str) -> str:
     command = re.compile(
         rf"^(edgeinfer {verb} (?:[^\n#]*\\\n)*[^\n#]*?)(\s*#[^\n]*)?$", re.MULTILINE
     )
-    return command.sub(
-        lambda m: m.group(0)
-        if flag in m.group(1)
-        else f"{m.group(1)} {flag} {value}{m.group(2) or ''}",
-        script,
-    )
+    def add(m: re.Match[str]) -> str:
+        needs = _NEEDS.get(flag)
+        if flag in m.group(1) or (needs is not None and needs not in m.group(1)):
+            return m.group(0)
+        return f"{m.group(1)} {flag} {value}{m.group(2) or ''}"
+
+    return command.sub(add, script)
+
+
+# A limit flag that only makes sense together with another one.
+_NEEDS = {"--train-limit": "--train ", "--prune-train-limit": "--prune-train ", "--eval-limit": "--eval "}
 
 
 def limited(script: str) -> str:

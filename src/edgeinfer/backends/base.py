@@ -76,6 +76,9 @@ class Capabilities:
         needs_torch_source: it builds from the PyTorch module (:attr:`Model.torch_source`),
             not from the ONNX graph.
         baseline: it is the user's starting point (PyTorch eager) when a module is known.
+        search_options: the option sets ``optimize`` builds for each precision (one
+            candidate per set; host rules may leave some out, e.g. ``device=cuda`` without
+            a GPU); ``((),)``: the defaults only.
     """
 
     precisions: tuple[str, ...] = ("fp32",)
@@ -85,6 +88,7 @@ class Capabilities:
     searched_by_default: bool = True
     needs_torch_source: bool = False
     baseline: bool = False
+    search_options: tuple[tuple[tuple[str, OptionValue], ...], ...] = ((),)
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,12 @@ class Backend(ABC, Generic[OptionsT]):
         drop = self.capabilities.precision_options
         options = tuple((k, v) for k, v in config.options if k not in drop)
         return config.replace(precision="fp32", exclude=(), calibration=None, options=options)
+
+    def target_fingerprint(self, config: BuildConfig) -> str:
+        """What an engine for ``config`` depends on besides the host CPU (e.g. the GPU it is
+        compiled for), in the engine cache key; "" for nothing.
+        """
+        return ""
 
     def check_source(self, model: Model) -> None:
         """Refuse a model this backend cannot build from (e.g. no PyTorch source)."""

@@ -22,6 +22,7 @@ from edgeinfer.bench.stats import latency_stats
 from edgeinfer.builder import build, load_runner
 from edgeinfer.data.specs import stored_spec
 from edgeinfer.model import Model
+from edgeinfer.source import TorchSource
 from edgeinfer.tensors import random_feed
 
 if TYPE_CHECKING:
@@ -263,7 +264,13 @@ def fp32_baseline(engine: Engine) -> Engine | None:
         model = model.with_meta(preprocess=spec) if spec else model
         if model.hash != want:
             return None  # the file changed since the engine was built
-    return build(model, get_backend(engine.backend).fp32_twin(engine.config))
+    backend = get_backend(engine.backend)
+    if backend.capabilities.needs_torch_source:  # the exported ONNX file does not carry it
+        source = (engine.metadata.get("torch") or {}).get("source")
+        if not isinstance(source, dict):
+            return None
+        model.torch_source = TorchSource.from_dict(source)
+    return build(model, backend.fp32_twin(engine.config))
 
 
 def guardrail(

@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "eval",
     "compare",
     "optimize",
+    "prune",
     "info",
     "meta",
     "calib",

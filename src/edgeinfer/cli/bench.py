@@ -57,6 +57,14 @@ def register(sub: Any) -> None:
         metavar="NAME:DxDxD",
         help="input shape for dynamic dims, e.g. x:1x3x640x640 (repeatable)",
     )
+    p.add_argument(
+        "--energy-s",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="measure energy per inference over S >= 1 seconds after the latency run (GPU "
+        "engines, NVML; 0 = skip)",
+    )
     add_json_option(p)
     p.add_argument("--samples", action="store_true", help="include every latency in the JSON")
     p.add_argument(
@@ -107,20 +115,39 @@ def run(args: argparse.Namespace) -> int:
         deadline_ms=args.deadline_ms,
         shapes=parse_shapes(args.shape),
     )
+    if args.energy_s != 0:
+        from edgeinfer.bench.energy import check_window
+
+        check_window(args.energy_s)
     engine = _engine(args)
     if args.pipeline:
         return _run_pipeline(engine, args)
     with load_runner(engine, threads=args.threads) as runner:
         result = bench_runner(runner, cfg, quiet=args.quiet)
+        energy = _energy(runner, cfg, args.energy_s)
     result.command = command_line(args)
     stdout_console().print(latency_table(result))
     data = result.to_dict(include_samples=args.samples)
+    if energy is not None:
+        stdout_console().print(energy.describe())
+        data["energy"] = energy.to_dict()
     if engine.manifest.precision != "fp32" and not args.no_guardrail:
         comparison = print_guardrail(engine, args)
         data["guardrail"] = None if comparison is None else comparison.to_dict()
     if args.json:
         emit_json(args.json, data)
     return 0
+
+
+def _energy(runner: Any, cfg: Any, seconds: float) -> Any:
+    """Energy per inference of the benchmark's feed (None with ``--energy-s 0``)."""
+    from edgeinfer.bench.energy import runner_energy
+    from edgeinfer.tensors import random_feed
+
+    if seconds == 0:
+        return None
+    feed = random_feed(runner.input_specs, cfg.batch, cfg.seed, shapes=dict(cfg.shapes))
+    return runner_energy(runner, feed, seconds=seconds)
 
 
 def _engine(args: argparse.Namespace) -> Any:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from edgeinfer.cli.common import (
-    MODEL_HELP,
     NameList,
     add_build_options,
     add_json_option,
@@ -15,7 +14,6 @@ from edgeinfer.cli.common import (
     build_config_from_args,
     command_line,
     emit_json,
-    load_model_arg,
     preprocess_from_args,
     with_preprocess,
 )
@@ -28,7 +26,18 @@ def register(sub: Any) -> None:
     from edgeinfer.config import METHODS
 
     p = sub.add_parser("build", help="build an engine directory from an ONNX model")
-    p.add_argument("model", metavar="MODEL", help=MODEL_HELP.replace(", engine directory", ""))
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="ONNX model file, zoo model (NAME or zoo:NAME) or PyTorch source "
+        "package.module:factory",
+    )
+    p.add_argument(
+        "--input-shape",
+        default=None,
+        metavar="DxDxD",
+        help="example input shape of a package.module:factory source, e.g. 1x3x224x224",
+    )
     p.add_argument("-o", "--output", required=True, help="engine directory to write")
     add_build_options(p)
     p.add_argument(
@@ -122,10 +131,13 @@ def run(args: argparse.Namespace) -> int:
         The exit code: 0.
     """
     from edgeinfer.backends import get_backend
-    from edgeinfer.builder import build
+    from edgeinfer.builder import build, resolve_model
     from edgeinfer.calibration import pin_data
 
-    model = with_preprocess(load_model_arg(args.model), preprocess_from_args(args))
+    model = with_preprocess(
+        resolve_model(args.model, input_shape=_input_shape(args.input_shape)).model,
+        preprocess_from_args(args),
+    )
     calib = calibration_from_args(args)
     exclude = tuple(args.exclude)
 
@@ -160,6 +172,23 @@ def run(args: argparse.Namespace) -> int:
             },
         )
     return 0
+
+
+def _input_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"1x3x224x224"`` -> ``(1, 3, 224, 224)``.
+
+    Raises:
+        ConfigError: not positive integers joined by ``x``.
+    """
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise ConfigError(f"--input-shape '{text}' must be DxDx..., e.g. 1x3x224x224")
+    return shape
 
 
 def _print_engine(engine: Any) -> None:

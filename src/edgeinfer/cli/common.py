@@ -42,6 +42,16 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
         help="backend option, e.g. optimization_level=extended (repeatable)",
     )
     p.add_argument(
+        "--device",
+        default=None,
+        help="device of backends that have one: cpu | cuda (torch; = --option device=...)",
+    )
+    p.add_argument(
+        "--autotune",
+        action="store_true",
+        help="kernel auto-tuning at build time (torch; = --option autotune=true)",
+    )
+    p.add_argument(
         "--pass",
         dest="passes",
         action="append",
@@ -155,11 +165,16 @@ def build_config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
     # Library imports here are lazy: every verb imports this module while the parser is built.
     from edgeinfer.config import BuildConfig
 
+    options = parse_options(args.option)
+    if getattr(args, "device", None):
+        options["device"] = args.device
+    if getattr(args, "autotune", False):
+        options["autotune"] = True
     return BuildConfig(
         backend=args.backend,
         precision=getattr(args, "precision", "fp32") or "fp32",
         threads=args.threads,
-        options=tuple(parse_options(args.option).items()),
+        options=tuple(options.items()),
         passes=tuple(getattr(args, "passes", ())),
         **extra,
     )

@@ -15,6 +15,9 @@ from edgeinfer.cli.common import (
     preprocess_from_args,
 )
 from edgeinfer.cli.console import stdout, stdout_console
+from edgeinfer.errors import ConfigError
+
+MAX_PRUNE_EPOCHS = 1000  # as edgeinfer prune --finetune-epochs
 
 
 def _names(values: list[str] | None) -> tuple[str, ...] | None:
@@ -36,6 +39,7 @@ def register(sub: Any) -> None:
     _data_args(p)
     _budget_args(p)
     _search_args(p)
+    _prune_args(p)
     p.add_argument(
         "-o",
         "--output",
@@ -180,6 +184,46 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _prune_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "pruned candidates (models with a PyTorch source; see docs/pruning.md)"
+    )
+    g.add_argument(
+        "--prune", nargs="+", type=float, default=(), metavar="R",
+        help="channel-pruning ratios whose fine-tuned models are candidates too, e.g. 0.3 0.5",
+    )  # fmt: skip
+    g.add_argument("--prune-epochs", type=int, default=0, metavar="N", help="fine-tuning epochs")
+    g.add_argument("--prune-train", default=None, metavar="DATASET", help="fine-tuning data")
+    g.add_argument(
+        "--prune-train-limit", type=int, default=None, metavar="N",
+        help="fine-tune on at most N training samples (a seeded subset)",
+    )  # fmt: skip
+    g.add_argument(
+        "--prune-distill", action="store_true", help="distil from the unpruned model (no labels)"
+    )
+
+
+def _prune_finetune(args: argparse.Namespace) -> Any:
+    """The fine-tuning of pruned candidates (refused with the optimize flags' names)."""
+    from edgeinfer.prune.config import FinetuneConfig
+
+    if args.prune_epochs and not args.prune_train:
+        raise ConfigError(
+            "--prune-epochs needs training data; pass --prune-train DATASET (e.g. "
+            "fashion-mnist:train, or photos:600 with --prune-distill)"
+        )
+    if not 0 <= args.prune_epochs <= MAX_PRUNE_EPOCHS:
+        raise ConfigError(
+            f"--prune-epochs must be 0..{MAX_PRUNE_EPOCHS}, got {args.prune_epochs}"
+        )
+    if args.prune_train_limit is not None and args.prune_train_limit < 1:
+        raise ConfigError(f"--prune-train-limit must be >= 1, got {args.prune_train_limit}")
+    return FinetuneConfig(
+        epochs=args.prune_epochs, train=args.prune_train, distill=args.prune_distill,
+        limit=args.prune_train_limit, threads=args.threads,
+    )  # fmt: skip
+
+
 def config_from_args(args: argparse.Namespace) -> Any:
     """An :class:`OptimizeConfig` from the parsed flags (validated there)."""
     from edgeinfer.search.config import OptimizeConfig
@@ -210,6 +254,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         finalists=args.finalists,
         mixed=not args.no_mixed,
         mixed_units=args.mixed_units,
+        prune_ratios=tuple(args.prune),
+        prune_finetune=_prune_finetune(args),
         out_dir=args.output,
         quiet=bool(getattr(args, "quiet", False)),
     )

@@ -48,6 +48,22 @@ def quality_cells(r: CandidateResult) -> list[str]:
     return [top1 + sub, drop, agr, _fmt(q.top5_containment, ".4f"), _fmt(q.mean_kl, ".5f")]
 
 
+def cost_cells(result: OptimizeResult, r: CandidateResult) -> list[str] | None:
+    """MACs and parameters of a candidate's model when the run has pruned candidates
+    (unpruned ones show the searched model's); None when it has none (no columns then).
+    """
+    pruned = [c.pruning for c in result.candidates if c.pruning]
+    if not pruned:
+        return None
+    p = r.pruning
+    if p is None:
+        macs, params = pruned[0].get("macs_before"), pruned[0].get("params_before")
+        return [f"{macs / 1e6:.2f}M" if macs else "", f"{params:,}" if params else ""]
+    ratio = p["macs_after"] / p["macs_before"] if p.get("macs_before") else None
+    macs = f"{p['macs_after'] / 1e6:.2f}M" + (f" ({ratio:.2f}x)" if ratio else "")
+    return [macs, f"{p['params_after']:,}"]
+
+
 def candidate_order(r: CandidateResult) -> tuple[int, float]:
     """Finalists first (fastest first), then probed, pruned, failed, skipped."""
     rank = {"measured": 0, "probed": 1, "pruned": 2, "error": 3, "skipped": 4}
@@ -68,6 +84,7 @@ def _row(result: OptimizeResult, r: CandidateResult) -> str:
         f"<td>{_fmt(lat.p99 if lat else None)}</td>",
         f"<td>{speed}</td>",
         *[f"<td>{_esc(c)}</td>" for c in quality_cells(r)],
+        *[f"<td>{_esc(c)}</td>" for c in cost_cells(result, r) or ()],
         f"<td>{size}</td>",
         f"<td>{_fmt(r.build_s, '.1f')}</td>",
         f'<td class="l">{_esc(why)}</td>',
@@ -89,6 +106,7 @@ def table_html(result: OptimizeResult) -> str:
         "agreement conf / all",
         "top-1 in top-5",
         "mean KL",
+        *(["MACs", "params"] if any(c.pruning for c in result.candidates) else []),
         "size MB",
         "build s",
         "decision",

@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgeinfer.report.headline import headline
-from edgeinfer.report.html import candidate_order, quality_cells
+from edgeinfer.report.html import candidate_order, cost_cells, quality_cells
 from edgeinfer.search.results import OptimizeResult
 
 
@@ -17,7 +17,15 @@ def optimize_table(result: OptimizeResult, *, max_reason: int = 70) -> Table:
     table = Table(title=escape(title), caption=escape(_caption(result)))
     cols = ["candidate", "status", "p50 ms", "p99 ms", "vs start"]
     cols += ["top-1 %", "drop"] if labels else []
-    cols += ["agree conf/all", "top5", "KL", "MB", "decision"]
+    costs = any(c.pruning for c in result.candidates)
+    cols += [
+        "agree conf/all",
+        "top5",
+        "KL",
+        *(["MACs", "params"] if costs else []),
+        "MB",
+        "decision",
+    ]
     for c in cols:
         table.add_column(
             c,
@@ -44,6 +52,7 @@ def optimize_table(result: OptimizeResult, *, max_reason: int = 70) -> Table:
             agr,
             top5,
             kl[:7],
+            *(cost_cells(result, r) or []),
             f"{r.size_bytes / 1e6:.2f}" if r.size_bytes else "",
             escape(reason),
         ]

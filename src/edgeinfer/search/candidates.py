@@ -8,12 +8,16 @@ not support on this host, a missing extra) are returned as skipped with the reas
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from edgeinfer.backends import backend_class, find_backends, get_backend
 from edgeinfer.backends.base import Int8Route
 from edgeinfer.config import PRECISIONS, BuildConfig, CalibrationConfig
 from edgeinfer.errors import BackendError, ConfigError, EdgeInferError
+
+if TYPE_CHECKING:
+    from edgeinfer.model import Model
 
 DEFAULT_CALIBRATORS = ("percentile", "minmax")
 
@@ -40,6 +44,8 @@ class Candidate:
     name: str
     config: BuildConfig
     role: str = ""  # "reference" (the FP32 engine fidelity is measured against) or ""
+    # The model it builds: None for the searched model; a pruned variant carries its own.
+    model: Model | None = field(default=None, compare=False, repr=False)
 
 
 def candidate_name(config: BuildConfig, *, show_threads: bool = False) -> str:
@@ -135,6 +141,7 @@ def enumerate_candidates(
     calib_samples: int = 128,
     seed: int = 0,
     calib_fingerprint: str | None = None,
+    torch_source: bool = True,
     per_channel: bool = True,
 ) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """All candidates to try, and ``(what, why)`` for combinations left out.
@@ -148,6 +155,8 @@ def enumerate_candidates(
         calib_samples: calibration samples per INT8 build.
         seed: seed of the calibration subset.
         calib_fingerprint: content hash of the calibration data (part of engine cache keys).
+        torch_source: the model has a PyTorch source (else backends that build from the
+            module are left out).
         per_channel: per-channel INT8 weights (False: per-tensor variants instead, for
             models where per-channel cannot be built, e.g. an opset the converter cannot
             upgrade to 13).
@@ -176,6 +185,9 @@ def enumerate_candidates(
                 raise
             left_out.append((backend, str(exc)))
             continue
+        if not torch_source and backend_class(backend).capabilities.needs_torch_source:
+            left_out.append((backend, "it builds from a PyTorch source and the model has none"))
+            continue
         for precision in precisions or supported:
             if precision not in supported:
                 left_out.append((f"{backend}/{precision}", f"{backend} has no {precision}"))
@@ -196,7 +208,8 @@ def _add_configs(
     if precision == "int8":
         configs = _int8_configs(backend, threads, *int8)
     else:
-        configs = [BuildConfig(backend, precision, threads)]
+        sets = backend_class(backend).capabilities.search_options
+        configs = [BuildConfig(backend, precision, threads, options=opts) for opts in sets]
     for cfg in configs:
         why = _check(cfg)
         if why:
@@ -216,7 +229,10 @@ def reference_candidate(threads: int | None) -> Candidate:
 def thread_variant(candidate: Candidate, threads: int) -> Candidate:
     """The same candidate run with ``threads`` intra-op threads."""
     cfg = candidate.config.replace(threads=threads)
-    return Candidate(candidate_name(cfg, show_threads=True), cfg, "")
+    base = candidate_name(candidate.config)
+    # A pruned variant's name starts with its model's tag ("channel50%/"): keep it.
+    prefix = candidate.name.removesuffix(base) if candidate.name.endswith(base) else ""
+    return replace(candidate, name=prefix + candidate_name(cfg, show_threads=True), config=cfg, role="")
 
 
 def mixed_variant(candidate: Candidate, exclude: Sequence[str]) -> Candidate:

@@ -36,6 +36,7 @@ from edgeinfer.search.config import DEFAULT_FIDELITY_DATA, OptimizeConfig
 from edgeinfer.search.datasets import plan_data
 from edgeinfer.search.finalists import measure_finalists
 from edgeinfer.search.phases import Search
+from edgeinfer.search.pruned import macs_vs_time, pruned_candidates
 from edgeinfer.search.resolution import data_warnings, describe_outputs, verdict_warnings
 from edgeinfer.search.results import CandidateResult, OptimizeResult
 from edgeinfer.search.select import select
@@ -120,6 +121,7 @@ def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine
     per_channel, why = _per_channel(source.model, cfg)
     if why:
         search.notes.append(why)
+    fingerprint = _calib_fingerprint(source, calib_data, cfg, search.calib_samples)
     cands, left_out = enumerate_candidates(
         cfg.backends,
         cfg.precisions,
@@ -128,11 +130,16 @@ def _run_phases(search: Search, cfg: OptimizeConfig, source: Source, ref: Engine
         calib_data=calib_data,
         calib_samples=search.calib_samples,
         seed=cfg.seed,
-        calib_fingerprint=_calib_fingerprint(source, calib_data, cfg, search.calib_samples),
+        calib_fingerprint=fingerprint,
         per_channel=per_channel,
+        torch_source=source.model.torch_source is not None,
     )
     for what, why in left_out:
         search.notes.append(f"left out {what}: {why}")
+    cands += pruned_candidates(
+        source.model, cfg, calib_data=calib_data, calib_samples=search.calib_samples,
+        calib_fingerprint=fingerprint, log=search.log, late=search.late, notes=search.notes,
+    )  # fmt: skip
     _baseline(search, source, cfg)
     search.probe_all([c for c in cands if c.name != ref_cand.name])
     search.prune()
@@ -198,8 +205,10 @@ def run_search(
             _run_phases(search, cfg, source, ref)
         except KeyboardInterrupt:
             interrupted = True
+    search.notes += macs_vs_time(search.results)
     result = _finish(search, cfg, source, mode, note, t0, command, partial=interrupted)
     result.source_model = source.model
+    result.candidate_models = {n: c.model for n, c in search.cands.items() if c.model is not None}
     if interrupted:
         raise SearchInterrupted(result)
     return result

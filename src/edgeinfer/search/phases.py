@@ -35,6 +35,7 @@ from edgeinfer.search.metrics import (
     describe_quality,
     quality_of,
 )
+from edgeinfer.search.pruned import pruning_summary
 from edgeinfer.search.results import CandidateResult, MixedReport, Quality
 from edgeinfer.search.select import accuracy_violations, objective_value
 from edgeinfer.search.timing import OutOfTime, TimeKeeper, time_limit
@@ -194,9 +195,10 @@ class Search:
 
     def _probe_once(self, cand: Candidate, engine: Engine | None) -> CandidateResult:
         res = CandidateResult(cand.name, cand.config, role=cand.role)
+        res.pruning = pruning_summary(cand.model)
         self.results[cand.name], self.cands[cand.name] = res, cand
         try:
-            eng = engine or build(self.model, cand.config, quiet=True)
+            eng = engine or build(cand.model or self.model, cand.config, quiet=True)
         except Exception as exc:  # any backend failure: record it, go on with the rest
             res.status, res.error = "error", f"build failed: {first_line(exc)}"
             self.log(f"[red]✗[/] {escape(cand.name)}: {escape(res.error)}")

@@ -199,6 +199,8 @@ class CandidateResult:
         notes: the build's notes.
         samples_ms: per-iteration latencies (ms).
         excluded: layers kept in FP32 (mixed precision).
+        pruning: for a pruned variant: method, ratio, MACs and parameters before/after,
+            fine-tuning epochs and seconds (None: the searched model itself).
     """
 
     name: str
@@ -222,6 +224,7 @@ class CandidateResult:
     notes: list[str] = field(default_factory=list)
     samples_ms: list[float] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
+    pruning: dict[str, Any] | None = None
 
     @property
     def usable(self) -> bool:
@@ -364,6 +367,10 @@ class OptimizeResult:
     version: int = RESULT_VERSION
     # The searched model, to build the winner from (in memory only; not serialized).
     source_model: Any = field(default=None, repr=False, compare=False, metadata=serde.SKIP)
+    # The models of candidates built from another model (pruned variants), by name.
+    candidate_models: dict[str, Any] = field(
+        default_factory=dict, repr=False, compare=False, metadata=serde.SKIP
+    )
 
     def candidate(self, name: str) -> CandidateResult:
         """The result of candidate ``name``.
@@ -380,7 +387,8 @@ class OptimizeResult:
         """The ``report.json`` data: the fields, every candidate and mixed-precision report;
         strict JSON (:func:`edgeinfer.fileio.json_safe`: NaN and infinities as null).
         """
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source_model"}
+        skip = ("source_model", "candidate_models")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         data["candidates"] = [c.to_dict() for c in self.candidates]
         data["mixed"] = [m.to_dict() for m in self.mixed]
         for key in ("pareto", "closest", "skipped", "notes", "warnings"):
@@ -391,7 +399,7 @@ class OptimizeResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OptimizeResult:
         """Parse ``report.json`` data (:meth:`to_dict`; keys of newer reports are ignored)."""
-        known = {f.name for f in fields(cls)} - {"source_model"}
+        known = {f.name for f in fields(cls)} - {"source_model", "candidate_models"}
         kw = {k: v for k, v in data.items() if k in known}
         kw["candidates"] = [CandidateResult.from_dict(c) for c in data.get("candidates", ())]
         kw["mixed"] = [MixedReport.from_dict(m) for m in data.get("mixed", ())]

@@ -42,6 +42,7 @@ def try_mixed(search: Search) -> None:
         and r.latency is not None
         and not search.meets_accuracy(r.quality)
         and not r.error
+        and r.pruning is None  # mixed precision ranks the layers of the searched model
     ]
     if not int8:
         return

