@@ -27,6 +27,7 @@ from edgeinfer.config import BuildConfig, CalibrationConfig
 from edgeinfer.errors import ConfigError
 from edgeinfer.evaluate.fidelity_types import Tolerances
 from edgeinfer.host import HostInfo
+from edgeinfer.passes.equalize import EqualizeConfig
 from edgeinfer.passes.fp16 import Fp16Config
 from edgeinfer.passes.int8 import Int8Config
 from edgeinfer.preprocess import PreprocessSpec
@@ -96,9 +97,18 @@ CONFIGS = [
         PreprocessSpec(size=(28, 28)),  # resize "direct" needs a size
     ),
     Case(Fp16Config, Fp16Config(block_ops=("Softmax",), exclude=("conv1",)), ("exclude", 3)),
+    Case(EqualizeConfig, EqualizeConfig(iterations=5, max_scale=100.0), ("iterations", "many")),
     Case(
         Int8Config,
-        Int8Config(calibration=CALIBRATION, exclude=("Gemm",), preprocess=False, op_types=("Conv",)),
+        Int8Config(
+            calibration=CALIBRATION,
+            exclude=("Gemm",),
+            preprocess=False,
+            op_types=("Conv",),
+            reduce_range=True,
+            quantize_outputs=True,
+            bias_correction=True,
+        ),
         ("preprocess", "maybe"),
     ),
     Case(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgeinfer import serde
+from edgeinfer.errors import ConfigError
 
 # ISA extensions that change which kernels a backend may pick. Only these are compared.
 # Arm's SME flags (sme, sme2, smef64f64 …) match; x86's ``smep`` (a kernel protection
@@ -76,8 +77,65 @@ class HostInfo:
         return f"{self.cpu_model} ({self.cpu_count} cpus, {self.machine}), {self.os}, Python {self.python}"
 
     def fingerprint(self) -> str:
-        """What must match for an engine built here to run identically elsewhere."""
-        return f"{self.machine}|{','.join(self.isa_flags)}"
+        """What must match for an engine built here to run identically elsewhere.
+
+        An ISA override in the environment (:data:`ISA_OVERRIDES`: a forced INT8 ISA class, or
+        oneDNN's kernel cap) is part of it: an engine built under one is not served to a
+        process without it, or the other way round.
+        """
+        base = f"{self.machine}|{','.join(self.isa_flags)}"
+        forced = [f"{k}={os.environ[k]}" for k in ISA_OVERRIDES if os.environ.get(k)]
+        return "|".join([base, *forced])
+
+
+INT8_ISA_ENV = "EDGEINFER_INT8_ISA"
+"""Forces the INT8 ISA class edgeinfer decides with (``avx2``, ``vnni``, ``amx``): exercises
+the decisions of another CPU on this one (the kernels a runtime picks do not change)."""
+ISA_OVERRIDES = (INT8_ISA_ENV, "ONEDNN_MAX_CPU_ISA")
+"""Environment variables that change INT8 decisions or kernels; part of the fingerprint."""
+INT8_ISAS = ("amx", "vnni", "avx2", "sse", "arm-dot", "arm", "other")
+"""INT8 ISA classes, best first within each architecture."""
+SATURATING_ISAS = frozenset({"avx2", "sse"})
+"""x86 without VNNI: u8 x s8 products are added in pairs in saturating 16-bit (``vpmaddubsw``),
+so a full-range 8-bit weight times an 8-bit activation can overflow (ONNX Runtime documents
+``reduce_range``, NNCF an overflow fix, oneDNN halves s8 weights)."""
+
+
+def _x86_int8_isa(flags: set[str]) -> str:
+    if any(f.startswith("amx_int8") for f in flags):
+        return "amx"
+    if "avx512_vnni" in flags or any(f.startswith("avx_vnni") for f in flags):
+        return "vnni"
+    return "avx2" if "avx2" in flags else "sse"
+
+
+def int8_isa(host: HostInfo | None = None) -> str:
+    """The class of INT8 dot-product instructions of ``host`` (default: this one).
+
+    ``amx`` (AMX-INT8 tiles), ``vnni`` (AVX512-VNNI or AVX-VNNI: 32-bit accumulation),
+    ``avx2``/``sse`` (no VNNI: saturating 16-bit pair sums, see :data:`SATURATING_ISAS`),
+    ``arm-dot`` (Arm SDOT/I8MM), ``arm`` or ``other``. ``EDGEINFER_INT8_ISA`` overrides the
+    detection for this host (tests force the non-VNNI decisions with it).
+
+    Raises:
+        ConfigError: the override is not one of :data:`INT8_ISAS`.
+    """
+    here = current_host()
+    host = host or here
+    forced = os.environ.get(INT8_ISA_ENV, "").strip().lower()
+    if forced and host == here:
+        if forced not in INT8_ISAS:
+            raise ConfigError(
+                f"{INT8_ISA_ENV}={forced!r} is not an INT8 ISA class; use one of "
+                f"{', '.join(INT8_ISAS)} (or unset it)"
+            )
+        return forced
+    flags = set(host.isa_flags)
+    if host.machine in ("x86_64", "AMD64", "i686", "x86"):
+        return _x86_int8_isa(flags)
+    if host.machine in ("aarch64", "arm64"):
+        return "arm-dot" if flags & {"asimddp", "dotprod", "i8mm"} else "arm"
+    return "other"
 
 
 def _cpuinfo() -> tuple[str, set[str]]:

@@ -171,6 +171,11 @@ class Model:
         return self._proto
 
     @property
+    def large(self) -> bool:
+        """Whether the model is over protobuf's 2 GiB limit (files keep external data)."""
+        return self._proto.ByteSize() > _PROTO_SIZE_LIMIT
+
+    @property
     def hash(self) -> str:
         """SHA-256 of the model including its external data (hex)."""
         if self._hash is None:
@@ -241,11 +246,15 @@ class Model:
         import onnx
 
         p = Path(path)
-        if self._proto.ByteSize() > _PROTO_SIZE_LIMIT:
+        if self.large:
             p.parent.mkdir(parents=True, exist_ok=True)
             tmp = p.with_name(f".{p.name}.tmp")
+            # saving with external data moves the tensors out of the proto it is given (in
+            # place): save a copy, so this model keeps its weights
+            proto = onnx.ModelProto()
+            proto.CopyFrom(self._proto)
             onnx.save_model(
-                self._proto,
+                proto,
                 str(tmp),
                 save_as_external_data=True,
                 location=p.name + ".data",

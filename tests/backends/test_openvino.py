@@ -165,7 +165,8 @@ def test_fp16_is_refused_where_the_cpu_lacks_it() -> None:
             {"colour": "red"},
             ConfigError,
             "unknown openvino option(s) ['colour']; valid: performance_hint, streams, "
-            "inference_precision, quantizer, nncf_preset, fast_bias_correction",
+            "inference_precision, quantizer, nncf_preset, fast_bias_correction, overflow_fix, "
+            "reduce_range, quantize_outputs",
         ),
         (
             "fp32",

@@ -45,12 +45,12 @@ def test_option_values_are_converted_to_their_field() -> None:
         (
             (("colour", "red"),),
             "unknown onnxruntime option(s) ['colour']; valid: optimization_level, "
-            "allow_spinning, quant_preprocess",
+            "allow_spinning, quant_preprocess, reduce_range, quantize_outputs, bias_correction",
         ),
         (
             (("version", 2),),  # the options' format version is not an option
             "unknown onnxruntime option(s) ['version']; valid: optimization_level, "
-            "allow_spinning, quant_preprocess",
+            "allow_spinning, quant_preprocess, reduce_range, quantize_outputs, bias_correction",
         ),
         (
             (("allow_spinning", "maybe"),),

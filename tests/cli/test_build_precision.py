@@ -27,6 +27,8 @@ def test_int8_build_records_calibration_executed_precision_and_guardrail(
     report = tmp_path / "build.json"
     args = ["build", str(conv_relu_path), "--precision", "int8", "--calib", data]
     args += ["--calibrator", "minmax", "--calib-samples", "32", "--calib-cache", str(cache)]
+    # a one-layer model: with its output float (the default) nothing would run in int8
+    args += ["--option", "quantize_outputs=true"]
     code, out, err = run(capsys, *args, "-o", str(tmp_path / "e1"), "--json", str(report))
     assert code == 0, err
     assert "precision: int8" in out and "calibration: ran minmax on 32 samples" in out

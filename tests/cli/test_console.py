@@ -24,6 +24,7 @@ def _int8_args(model: Path, tmp_path: Path, out: str) -> list[str]:
     return [
         "build", str(model), "-o", str(tmp_path / out), "--precision", "int8",
         "--calib", f"npz:{data}", "--calibrator", "entropy", "--no-cache", "--no-guardrail",
+        "--option", "quantize_outputs=true",  # one layer: a float output would leave no int8
     ]  # fmt: skip
 
 
@@ -69,3 +70,16 @@ def test_command_console_routes_and_restores(capsys: pytest.CaptureFixture[str])
         print("shown")
         assert root.level == before
     assert capsys.readouterr().err == "shown\n"
+
+
+def test_onnxruntime_tracebacks_are_kept_off_the_console() -> None:
+    """ONNX Runtime's quantization tools log tracebacks at ERROR (e.g. a failed pre-processing
+    optimization) for failures edgeinfer reports in one line.
+    """
+    ort_logger = logging.getLogger("onnxruntime.quantization.shape_inference")
+    before = logging.getLogger("onnxruntime").level
+    with command_console():
+        assert not ort_logger.isEnabledFor(logging.ERROR)
+    assert logging.getLogger("onnxruntime").level == before
+    with command_console(debug=True):
+        assert ort_logger.isEnabledFor(logging.ERROR)

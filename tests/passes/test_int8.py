@@ -117,3 +117,41 @@ def test_unknown_exclude_is_an_error(tmp_path: Path) -> None:
     data = write_calib(tmp_path / "c.npz")
     with pytest.raises(ModelError, match="--exclude convX: no node or op type"):
         Int8Pass(_cfg(data, exclude=("convX",)))(Model.from_proto(make_two_convs()))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"backend": "onnxruntime"},
+        {"backend": "openvino"},
+        {"backend": "openvino", "options": {"quantizer": "nncf"}},
+    ],
+)
+def test_models_with_external_data_quantize(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, object]
+) -> None:
+    """A model whose weights live in an external data file (models over 2 GiB; PyTorch's
+    exporter writes them) quantizes on every INT8 route. The limit is lowered so that a small
+    model takes the >2 GiB code paths; saving must not move the weights out of the model.
+    """
+    import onnx
+
+    from edgeinfer.builder import build
+    from edgeinfer.config import BuildConfig
+
+    if options["backend"] == "openvino":
+        pytest.importorskip("openvino")
+    path = tmp_path / "m.onnx"
+    onnx.save_model(
+        make_two_convs(), str(path), save_as_external_data=True, location="m.onnx.data",
+        size_threshold=0,
+    )  # fmt: skip
+    monkeypatch.setattr("edgeinfer.model._PROTO_SIZE_LIMIT", 1000)
+    model = Model.load(path)
+    assert model.large
+    data = write_calib(tmp_path / "c.npz")
+    cal = CalibrationConfig(method="minmax", samples=32, data=data)
+    engine = build(model, BuildConfig(precision="int8", calibration=cal, **options), cache=False)  # type: ignore[arg-type]
+    assert engine.precision.startswith("int8")
+    weights = [t for t in model.proto.graph.initializer if t.name == "W1"]
+    assert weights[0].raw_data and not weights[0].external_data  # still in memory

@@ -64,9 +64,13 @@ def test_optimize_enumerates_per_tensor_variants_when_per_channel_is_impossible(
     cands, _ = enumerate_candidates(
         ["onnxruntime"], ["int8"], ["minmax"], calib_data="photos", per_channel=False
     )
-    assert [c.name for c in cands] == ["onnxruntime/int8(minmax)[per-tensor]"]
-    assert cands[0].config.calibration is not None
-    assert cands[0].config.calibration.per_channel is False
+    assert [c.name for c in cands] == [
+        "onnxruntime/int8(minmax)[per-tensor]",
+        "onnxruntime/int8(minmax)[bias_correction=True,per-tensor]",  # the bc route
+    ]
+    for cand in cands:
+        assert cand.config.calibration is not None
+        assert cand.config.calibration.per_channel is False
 
 
 def test_entropy_capping_a_dense_map_is_refused_naming_a_better_calibrator(
@@ -77,8 +81,12 @@ def test_entropy_capping_a_dense_map_is_refused_naming_a_better_calibrator(
     np.savez(tmp_path / "cal.npz", x=text_tensors(48, size=32, blank=16))
     model = Model.from_proto(heatmap_detector())
     data = f"npz:{tmp_path / 'cal.npz'}"
+    # quantize_outputs: the 8-bit Sigmoid output is what entropy caps (by default graph
+    # outputs stay float, and the same calibration is then fine: cosine 0.9999, below)
     entropy = BuildConfig(
-        precision="int8", calibration=_cal(data, method="entropy", samples=48)
+        precision="int8",
+        calibration=_cal(data, method="entropy", samples=48),
+        options={"quantize_outputs": True},
     )
     with pytest.raises(BackendError) as exc:
         build(model, entropy)
@@ -90,11 +98,18 @@ def test_entropy_capping_a_dense_map_is_refused_naming_a_better_calibrator(
     assert "IoU at 0.3 0.00" in text
     assert text.endswith(
         "the entropy calibrator's ranges broke it: build with --calibrator percentile, or keep "
-        "the last layers in FP32 with --exclude"
+        "the last layers in FP32 with --exclude (`edgeinfer debug precision MODEL --calib DATA` "
+        "ranks them), or use --precision bf16 if INT8 cannot hold this model"
     )
     good = build(model, entropy.replace(calibration=_cal(data, method="percentile", samples=48)))
     check = [n for n in good.manifest.notes if n.startswith("int8 check vs FP32")]
     assert check and check[0].endswith("IoU at 0.3 1.00")
+    float_out = build(model, entropy.replace(options={}))
+    check = [n for n in float_out.manifest.notes if n.startswith("int8 check vs FP32")]
+    assert check == [
+        "int8 check vs FP32 on 8 held-out calibration-style inputs: output 'maps': cosine "
+        "0.9999, IoU at 0.3 1.00"
+    ]
     assert not [n for n in good.manifest.notes if n.startswith("WARNING")]
     with load_runner(good) as r:
         maps = r.infer({"x": text_tensors(4, size=32, seed=3)})["maps"]

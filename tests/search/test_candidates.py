@@ -42,6 +42,7 @@ def test_enumeration_onnxruntime() -> None:
         "onnxruntime/fp16",
         "onnxruntime/int8(minmax)",
         "onnxruntime/int8(entropy)",
+        "onnxruntime/int8(minmax)[bias_correction=True]",  # the bc route: one calibrator
     ]
     assert all(c.config.threads == 2 for c in cands)
     int8 = cands[2].config.calibration.to_dict()
@@ -62,3 +63,21 @@ def test_openvino_adds_the_nncf_route() -> None:
     pytest.importorskip("openvino")
     cands, _ = enumerate_candidates(["openvino"], ["int8"], ["minmax"], calib_data="photos")
     assert [c.name for c in cands] == ["openvino/int8(minmax)", "openvino/int8[nncf]"]
+
+
+def test_the_bias_correction_route_is_left_out_without_nncf(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else real(name, *a)
+    )
+    cands, left_out = enumerate_candidates(["onnxruntime"], ["int8"], ["minmax"])
+    assert [c.name for c in cands] == ["onnxruntime/int8(minmax)"]
+    assert left_out == [
+        (
+            "onnxruntime/int8(minmax)[bias_correction=True]",
+            "onnxruntime option bias_correction needs NNCF (its sequential bias correction); "
+            "install the extra: pip install 'edgeinfer[openvino]'",
+        )
+    ]

@@ -49,6 +49,7 @@ def test_pruned_candidates_are_measured_and_reported(tmp_path: Path) -> None:
     assert {c.name for c in pruned} - {"channel50%/onnxruntime/fp32 t1"} == {
         "channel50%/onnxruntime/fp32",
         "channel50%/onnxruntime/int8(percentile)",  # one calibrator on pruned models
+        "channel50%/onnxruntime/int8(percentile)[bias_correction=True]",  # the bc route
     }  # (a one-thread variant of the fastest finalist, when it is a pruned one, is pruned too)
     for c in pruned:
         assert c.pruning is not None and c.quality is not None and c.latency is not None

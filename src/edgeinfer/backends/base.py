@@ -55,12 +55,16 @@ class Int8Route:
             result; when False the search tries the route once.
         proxy_backend: a backend whose INT8 build quantizes the same way and is cheaper to
             build, used to rank layer sensitivity for mixed precision (None: this backend).
+        mixed_options: options a mixed-precision variant adds, e.g. the precision the layers
+            kept out of INT8 run in (OpenVINO: ``inference_precision=bf16``); dropped where
+            the host refuses them (no BF16: they run in FP32).
     """
 
     name: str
     options: tuple[tuple[str, OptionValue], ...] = ()
     calibrators: bool = True
     proxy_backend: str | None = None
+    mixed_options: tuple[tuple[str, OptionValue], ...] = ()
 
 
 @dataclass(frozen=True)

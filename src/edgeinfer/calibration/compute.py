@@ -167,7 +167,7 @@ def run_calibrator(
     with tempfile.TemporaryDirectory(prefix="edgeinfer-calib-") as tmp:
         src = Path(tmp) / "model.onnx"
         model.save(src)
-        large = model.proto.ByteSize() > 2**31 - 1
+        large = model.large
         try:
             calibrator = create_calibrator(
                 src,
@@ -197,9 +197,10 @@ def run_calibrator(
                 # e.g. histograms of activations spanning ~1e9 (PP-OCR's detector): numpy
                 # cannot make that many bins
                 first = first_line(exc)
+                others = " or ".join(m for m in ("minmax", "percentile") if m != config.method)
                 raise BackendError(
                     f"ONNX Runtime's '{config.method}' calibrator failed on '{model.name}' "
-                    f"({first}); use --calibrator minmax or percentile for this model"
+                    f"({first}); use --calibrator {others} for this model"
                 ) from exc
     return {name: _range(td.range_value) for name, td in tensors.items()}
 

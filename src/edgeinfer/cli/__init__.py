@@ -36,6 +36,7 @@ COMMANDS: tuple[str, ...] = (
     "info",
     "meta",
     "calib",
+    "debug",
     "ros",
     "zoo",
 )

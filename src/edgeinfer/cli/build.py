@@ -59,7 +59,10 @@ def register(sub: Any) -> None:
         help="calibration data: images:DIR, npz:FILE, photos[:N], fashion-mnist:train, …",
     )
     g.add_argument(
-        "--calibrator", default=None, choices=METHODS, help="calibration method (default entropy)"
+        "--calibrator",
+        default=None,
+        choices=METHODS,
+        help="calibration method (default percentile)",
     )
     g.add_argument(
         "--calib-samples", type=int, default=None, metavar="N", help="samples (default 256)"

@@ -9,7 +9,7 @@ those libraries intend. For one CLI command, :func:`command_console`
   go to stderr with ``--debug``; the command's own output (tables, ``--json`` documents)
   goes to :func:`stdout`, the real standard output;
 * quiets third-party logging unless ``--debug``: the root logger to ERROR, the ``nncf``
-  logger to WARNING; edgeinfer's own warnings still show.
+  logger to WARNING, ``onnxruntime`` to CRITICAL; edgeinfer's own warnings still show.
 
 Everything is restored when the command ends.
 """
@@ -26,7 +26,11 @@ from typing import Any, TextIO
 
 __all__ = ["command_console", "document_stdout", "echo", "stdout", "stdout_console"]
 
-QUIET_LOGGERS = {"": logging.ERROR, "nncf": logging.WARNING}  # "" is the root logger
+QUIET_LOGGERS = {"": logging.ERROR, "nncf": logging.WARNING, "onnxruntime": logging.CRITICAL}
+"""Third-party loggers raised for a command ("" is the root logger). ONNX Runtime's
+quantization tools log whole tracebacks at ERROR for failures edgeinfer handles (and reports
+in one line)."""
+_PLAIN_LOGGERS = {"onnxruntime"}  # standard loggers: safe to create before the library does
 
 _STDOUT: ContextVar[TextIO | None] = ContextVar("edgeinfer_cli_stdout", default=None)
 _DOCUMENT: ContextVar[TextIO | None] = ContextVar("edgeinfer_cli_document", default=None)
@@ -96,7 +100,8 @@ def _quiet_logging(stack: ExitStack) -> None:
     the command, writes to the command's ``sys.stdout``, which drops it.
     """
     for name, level in QUIET_LOGGERS.items():
-        if name and not isinstance(logging.Logger.manager.loggerDict.get(name), logging.Logger):
+        known = isinstance(logging.Logger.manager.loggerDict.get(name), logging.Logger)
+        if name and not known and name not in _PLAIN_LOGGERS:
             continue
         logger = logging.getLogger(name or None)
         stack.enter_context(_logger_level(logger, max(logger.level, level)))

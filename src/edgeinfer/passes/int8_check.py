@@ -205,7 +205,8 @@ def verdict(model_name: str, checks: list[OutputCheck], method: str, samples: in
             f"the INT8 build of '{model_name}' is degenerate on {samples} held-out "
             f"calibration-style inputs: {'; '.join(c.describe() for c in bad)}; the {method} "
             f"calibrator's ranges broke it: build with --calibrator {fix}, or keep the last "
-            "layers in FP32 with --exclude"
+            "layers in FP32 with --exclude (`edgeinfer debug precision MODEL --calib DATA` "
+            "ranks them), or use --precision bf16 if INT8 cannot hold this model"
         )
     notes = [
         f"int8 check vs FP32 on {samples} held-out calibration-style inputs: "

@@ -27,10 +27,21 @@ GRAPH_PRECISIONS = ("fp16", "int8")
 """Precisions that have a graph pass (registered under the precision's name)."""
 
 
-def int8_config(config: BuildConfig, *, preprocess: bool = True) -> Int8Config:
-    """The :class:`Int8Config` a build config asks for (calibration + exclude)."""
+def int8_config(
+    config: BuildConfig, *, preprocess: bool = True, context: PassContext | None = None
+) -> Int8Config:
+    """The :class:`Int8Config` a build config asks for (calibration + exclude), with the
+    backend's INT8 choices from ``context`` (reduce_range, output quantization, bias
+    correction).
+    """
+    ctx = context or PassContext()
     return Int8Config(
-        calibration=config.calibration_config(), exclude=config.exclude, preprocess=preprocess
+        calibration=config.calibration_config(),
+        exclude=config.exclude,
+        preprocess=preprocess,
+        reduce_range=ctx.reduce_range,
+        quantize_outputs=ctx.quantize_outputs,
+        bias_correction=ctx.bias_correction,
     )
 
 
@@ -42,7 +53,7 @@ def _fp16(config: BuildConfig, context: PassContext) -> Pass:
 @register_pass("int8", summary="calibrated static INT8 QDQ (ONNX Runtime's quantizer)")
 def _int8(config: BuildConfig, context: PassContext) -> Pass:
     return Int8Pass(
-        int8_config(config, preprocess=context.quant_preprocess),
+        int8_config(config, preprocess=context.quant_preprocess, context=context),
         table=context.calibration_table,
         quiet=context.quiet,
     )

@@ -33,11 +33,17 @@ class PassContext:
         quiet: no progress bars.
         calibration_table: precomputed INT8 ranges (None: calibrate, cached).
         quant_preprocess: run ONNX Runtime's quantization pre-processing before INT8.
+        reduce_range: INT8 with 7-bit weights (the backend decides it from the CPU's ISA).
+        quantize_outputs: INT8 also quantizes the graph outputs.
+        bias_correction: INT8 corrects the biases layer by layer (NNCF's algorithm).
     """
 
     quiet: bool | None = None
     calibration_table: CalibrationTable | None = None
     quant_preprocess: bool = True
+    reduce_range: bool = False
+    quantize_outputs: bool = False
+    bias_correction: bool = False
 
 
 PassFactory = Callable[["BuildConfig", PassContext], "Pass"]
@@ -70,7 +76,5 @@ def get_pass(name: str, config: BuildConfig, context: PassContext) -> Pass:
         ConfigError: no such pass (the message lists the registered ones).
     """
     if name not in _PASSES:
-        raise ConfigError(
-            f"unknown pass '{name}'; registered passes: {', '.join(sorted(_PASSES))}"
-        )
+        raise ConfigError(f"unknown pass '{name}'; registered passes: {', '.join(sorted(_PASSES))}")
     return _PASSES[name][0](config, context)

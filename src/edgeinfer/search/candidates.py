@@ -236,8 +236,14 @@ def thread_variant(candidate: Candidate, threads: int) -> Candidate:
 
 
 def mixed_variant(candidate: Candidate, exclude: Sequence[str]) -> Candidate:
-    """``candidate`` with ``exclude`` layers kept in FP32."""
+    """``candidate`` with ``exclude`` layers kept out of INT8: in FP32, or in the precision
+    its route's ``mixed_options`` ask for (OpenVINO: BF16) where the host accepts them.
+    """
     cfg = candidate.config.replace(exclude=tuple(exclude))
+    extra = int8_route(cfg).mixed_options if cfg.precision == "int8" else ()
+    if extra:
+        wanted = cfg.replace(options=tuple(sorted({**dict(cfg.options), **dict(extra)}.items())))
+        cfg = cfg if _check(wanted) else wanted
     return Candidate(candidate_name(cfg), cfg, "mixed")
 
 
@@ -246,14 +252,16 @@ def sensitivity_config(config: BuildConfig) -> BuildConfig:
     backend (a cheaper build that quantizes the same way, declared by the backend) with the
     same calibration, else the config itself.
     """
-    proxy = _route(config).proxy_backend if config.precision == "int8" else None
+    proxy = int8_route(config).proxy_backend if config.precision == "int8" else None
     if proxy is None:
         return config
     return BuildConfig(proxy, "int8", config.threads, calibration=config.calibration)
 
 
-def _route(config: BuildConfig) -> Int8Route:
-    """The INT8 route ``config`` selects (its options contain the route's options)."""
+def int8_route(config: BuildConfig) -> Int8Route:
+    """The INT8 route ``config`` selects: the route with the most options that ``config``'s
+    options contain (the default route when none matches).
+    """
     routes = backend_class(config.backend).capabilities.int8_routes
     opts = set(config.options)
     chosen = [r for r in routes if set(r.options) <= opts]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from edgeinfer import serde
+from edgeinfer.backends.int8_isa import check_auto_flag
 from edgeinfer.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,6 +28,11 @@ class OrtOptions:
         allow_spinning: intra-op threads spin while waiting (lowest latency, burns a core
             while idle); runners may override it.
         quant_preprocess: run ONNX Runtime's quantization pre-processing before INT8.
+        reduce_range: INT8 with 7-bit weights: ``auto`` (on exactly where the CPU has no
+            VNNI, so u8 x s8 pair sums cannot saturate), ``true`` or ``false``.
+        quantize_outputs: also quantize the graph outputs (default: they stay float).
+        bias_correction: INT8 biases corrected layer by layer on the calibration data
+            (NNCF's sequential bias correction; needs the openvino extra).
         version: format version of these options.
     """
 
@@ -35,9 +41,14 @@ class OrtOptions:
     optimization_level: str = "all"
     allow_spinning: bool = True
     quant_preprocess: bool = True
+    reduce_range: bool | str = "auto"
+    quantize_outputs: bool = False
+    bias_correction: bool = False
     version: int = ORT_OPTIONS_VERSION
 
     def __post_init__(self) -> None:
+        reduce = check_auto_flag("onnxruntime option reduce_range", self.reduce_range)
+        object.__setattr__(self, "reduce_range", reduce)
         if self.optimization_level not in LEVELS:
             raise ConfigError(
                 f"unknown ONNX Runtime optimization_level '{self.optimization_level}'; choose "

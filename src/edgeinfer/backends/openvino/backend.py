@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from edgeinfer.backends import register_backend
 from edgeinfer.backends.base import Backend, BuildResult, Capabilities, Int8Route
-from edgeinfer.backends.openvino.nncf import named_model, nncf_quantize
+from edgeinfer.backends.int8_isa import Int8Isa, auto_flag, onednn_int8_isa
+from edgeinfer.backends.openvino.nncf import named_model, nncf_quantize, overflow_fix
 from edgeinfer.backends.openvino.runner import OpenVinoRunner
 from edgeinfer.backends.openvino.settings import (
     BIN,
     DEVICE,
+    INT8_OPTIONS,
     XML,
     OpenVinoSettings,
     check_capability,
@@ -46,15 +48,10 @@ if TYPE_CHECKING:
 
 def _convert(model: Model) -> ov.Model:
     """ONNX → ``ov.Model`` through a temporary file (the ONNX frontend reads files)."""
-    import onnx
     import openvino as ov
 
     with tempfile.TemporaryDirectory(prefix="edgeinfer-ov-") as tmp:
-        path = Path(tmp) / "model.onnx"
-        large = model.proto.ByteSize() > 2**31 - 1
-        onnx.save_model(
-            model.proto, str(path), save_as_external_data=large, location="model.onnx.data"
-        )
+        path = model.save(Path(tmp) / "model.onnx")  # external data over 2 GiB, model intact
         try:
             return ov.convert_model(str(path))
         except Exception as exc:
@@ -62,6 +59,9 @@ def _convert(model: Model) -> ov.Model:
                 f"OpenVINO cannot convert '{model.name}': {first_line(exc)}; check that its ops are "
                 "supported by OpenVINO's ONNX frontend (or try --backend onnxruntime)"
             ) from exc
+
+
+_BF16_REST = (("inference_precision", "bf16"),)
 
 
 @register_backend
@@ -76,12 +76,16 @@ class OpenVinoBackend(Backend[OpenVinoSettings]):
         precisions=("fp32", "fp16", "bf16", "int8"),
         int8_routes=(
             # The QDQ route quantizes with edgeinfer's INT8 pass, exactly as ONNX Runtime does.
-            Int8Route("qdq", proxy_backend="onnxruntime"),
-            Int8Route("nncf", options=(("quantizer", "nncf"),), calibrators=False),
+            # Mixed variants run the layers kept out of INT8 in BF16 where the CPU has it.
+            Int8Route("qdq", proxy_backend="onnxruntime", mixed_options=_BF16_REST),
+            Int8Route(
+                "nncf",
+                options=(("quantizer", "nncf"),),
+                calibrators=False,
+                mixed_options=_BF16_REST,
+            ),
         ),
-        precision_options=frozenset(
-            {"inference_precision", "quantizer", "nncf_preset", "fast_bias_correction"}
-        ),
+        precision_options=frozenset({"inference_precision", *INT8_OPTIONS}),
     )
     options_type = OpenVinoSettings
 
@@ -111,7 +115,7 @@ class OpenVinoBackend(Backend[OpenVinoSettings]):
 
         settings = self.options(config)
         hint = requested_hint(config.precision, settings)
-        ov_model, notes = _to_openvino(model, config, settings, quiet)
+        ov_model, notes, isa_meta = _to_openvino(model, config, settings, quiet)
         ov.save_model(ov_model, str(directory / XML), compress_to_fp16=False)
         core = ov.Core()
         props = compile_properties(
@@ -132,7 +136,7 @@ class OpenVinoBackend(Backend[OpenVinoSettings]):
                 f"option(s) {', '.join(ignored_options(config))} ignored: they apply only to "
                 "--precision int8"
             )
-        meta = {"openvino": {**readback, "requested_hint": hint or "default"}}
+        meta = {"openvino": {**readback, "requested_hint": hint or "default"}, **isa_meta}
         return BuildResult(
             payload=(XML, BIN), executed_precision=executed, notes=tuple(notes), metadata=meta
         )
@@ -144,22 +148,41 @@ class OpenVinoBackend(Backend[OpenVinoSettings]):
 
 def _to_openvino(
     model: Model, config: BuildConfig, settings: OpenVinoSettings, quiet: bool | None
-) -> tuple[ov.Model, list[str]]:
+) -> tuple[ov.Model, list[str], dict[str, Any]]:
     """The ``ov.Model`` to save: FP32, INT8 from QDQ ONNX (OpenVINO turns QDQ pairs into
-    FakeQuantize), or INT8 by NNCF; plus notes naming the route.
+    FakeQuantize), or INT8 by NNCF; plus notes naming the route and the INT8 ISA decision
+    (manifest metadata ``int8_isa``).
     """
-    context = PassContext(quiet=quiet)
-    if config.precision == "int8" and settings.quantizer == "nncf":
-        graph, notes = run_pipeline(model, config, context, lower=False)
+    if config.precision != "int8":  # fp16/bf16 are hints
+        graph, notes = run_pipeline(model, config, PassContext(quiet=quiet))
+        return _convert(graph), notes, {}
+    isa = onednn_int8_isa()
+    if settings.quantizer == "nncf":
+        graph, notes = run_pipeline(model, config, PassContext(quiet=quiet), lower=False)
         named = named_model(graph)
-        ov_model, route = nncf_quantize(_convert(named), named, config, settings, quiet=quiet)
-        return ov_model, [*notes, route]
-    # int8 by QDQ: OpenVINO turns the QDQ pairs into FakeQuantize; fp16/bf16 are hints
-    lower = config.precision == "int8"
-    graph, notes = run_pipeline(model, config, context, lower=lower)
-    if lower:
-        notes.insert(0, "int8 route: QDQ ONNX from edgeinfer.passes (static, calibrated)")
-    return _convert(graph), notes
+        fix = overflow_fix(settings.overflow_fix, isa)
+        ov_model, route = nncf_quantize(
+            _convert(named), named, config, settings, fix, quiet=quiet
+        )
+        return ov_model, [_isa_note(isa, f"NNCF overflow_fix {fix}"), *notes, route], {
+            "int8_isa": isa.record(f"overflow_fix={fix}")
+        }
+    # int8 by QDQ: OpenVINO turns the QDQ pairs into FakeQuantize
+    reduce = auto_flag(settings.reduce_range, isa)
+    context = PassContext(
+        quiet=quiet, reduce_range=reduce, quantize_outputs=settings.quantize_outputs
+    )
+    graph, notes = run_pipeline(model, config, context)
+    fix = "reduce_range (7-bit weights)" if reduce else "none"
+    notes[:0] = [
+        _isa_note(isa, fix),
+        "int8 route: QDQ ONNX from edgeinfer.passes (static, calibrated)",
+    ]
+    return _convert(graph), notes, {"int8_isa": isa.record(fix)}
+
+
+def _isa_note(isa: Int8Isa, fix: str) -> str:
+    return f"int8 ISA {isa.describe()}: saturation fix {fix}"
 
 
 def _notes(
@@ -176,6 +199,11 @@ def _notes(
         f"threads {readback['threads']}",
         f"layers by runtime precision: {layers or 'none'}",
     ]
+    kernels = readback.get("kernels") or {}
+    if kernels:
+        notes.append(
+            "conv/matmul kernels: " + ", ".join(f"{k} x{n}" for k, n in sorted(kernels.items()))
+        )
     if precision == "fp32" and executed != "fp32":
         notes.append(
             f"precision fp32 was requested with inference_precision=default: the CPU plugin "

@@ -20,6 +20,7 @@ from edgeinfer.passes.base import check_exclude, copy_proto, ensure_node_names
 if TYPE_CHECKING:
     import openvino as ov
 
+    from edgeinfer.backends.int8_isa import Int8Isa
     from edgeinfer.backends.openvino.settings import OpenVinoSettings
     from edgeinfer.config import BuildConfig
 
@@ -74,11 +75,25 @@ def ignored_ov_ops(ov_model: ov.Model, onnx_names: list[str]) -> list[str]:
     return out
 
 
+def overflow_fix(setting: str, isa: Int8Isa) -> str:
+    """NNCF's overflow fix for ``setting`` on ``isa``: ``auto`` is ``enable`` (7-bit weights
+    in every layer) where oneDNN's INT8 kernels saturate, NNCF's own default
+    ``first_layer`` elsewhere.
+    """
+    if setting != "auto":
+        return setting
+    return "enable" if isa.saturates else "first_layer"
+
+
+_OVERFLOW_FIX = {"enable": "ENABLE", "first_layer": "FIRST_LAYER", "disable": "DISABLE"}
+
+
 def nncf_quantize(
     ov_model: ov.Model,
     model: Model,
     config: BuildConfig,
     settings: OpenVinoSettings,
+    fix: str = "first_layer",
     *,
     quiet: bool | None = None,
 ) -> tuple[ov.Model, str]:
@@ -89,6 +104,7 @@ def nncf_quantize(
         model: the ONNX model it came from (named by :func:`named_model`).
         config: the build config (calibration, exclude).
         settings: NNCF preset and bias correction.
+        fix: the overflow fix (:func:`overflow_fix`).
         quiet: no progress bars of edgeinfer's own (NNCF prints its bars and logs to stdout
             as it chooses; the CLI keeps them off its output, see edgeinfer.cli.console).
 
@@ -102,10 +118,14 @@ def nncf_quantize(
     nncf = require("nncf", "openvino", purpose="OpenVINO int8 with quantizer=nncf")
     cal = config.calibration_config()
     samples = single_samples(calibration_feeds(model, cal, quiet=quiet), model)
+    advanced = nncf.AdvancedQuantizationParameters(
+        overflow_fix=getattr(nncf.OverflowFix, _OVERFLOW_FIX[fix])
+    )
     kwargs: dict[str, Any] = {
         "preset": nncf.QuantizationPreset(settings.nncf_preset),
         "subset_size": len(samples),
         "fast_bias_correction": settings.fast_bias_correction,
+        "advanced_parameters": advanced,
     }
     if config.exclude:
         ops = ignored_ov_ops(ov_model, excluded_onnx_nodes(model, config.exclude))
@@ -113,7 +133,8 @@ def nncf_quantize(
     quantized = nncf.quantize(ov_model, nncf.Dataset(samples), **kwargs)
     note = (
         f"int8 route: NNCF {nncf.__version__} nncf.quantize (preset {settings.nncf_preset}, "
-        f"fast_bias_correction {settings.fast_bias_correction}, {len(samples)} samples of "
+        f"{'fast' if settings.fast_bias_correction else 'full'} bias correction, overflow fix "
+        f"{fix}, {len(samples)} samples of "
         f"{cal.data}; NNCF estimates the ranges itself, calibrator '{cal.method}' is not used"
         f"{'; excluded ' + ', '.join(config.exclude) if config.exclude else ''})"
     )

@@ -131,10 +131,16 @@ class OpenVinoRunner(Runner):
         ports = [self.compiled.outputs[self._out_index[s.name]] for s in self.output_specs]
         if all(p.get_partial_shape().is_static for p in ports):
             return [tuple(p.get_shape()) for p in ports]
-        scratch = self.compiled.create_infer_request()  # once per new input signature
-        for name, tensor in state.in_tensors.items():
-            scratch.set_input_tensor(self._in_index[name], tensor)
-        scratch.infer()
+        try:
+            scratch = self.compiled.create_infer_request()  # once per new input signature
+            for name, tensor in state.in_tensors.items():
+                scratch.set_input_tensor(self._in_index[name], tensor)
+            scratch.infer()
+        except Exception as exc:  # e.g. a bf16 kernel missing under a forced ISA
+            raise BackendError(
+                f"OpenVINO inference failed on engine '{self.engine.path}': {first_line(exc)}; "
+                "rebuild the engine on this host or choose --precision fp32"
+            ) from exc
         return [
             tuple(scratch.get_output_tensor(self._out_index[s.name]).shape)
             for s in self.output_specs
