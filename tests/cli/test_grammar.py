@@ -15,8 +15,8 @@ import pytest
 
 from edgeinfer.cli import COMMANDS, HelpFormatter, build_parser, main
 
-# Verbs (and actions) whose results are not a JSON document: calib/zoo are groups of actions.
-GROUPS = {"calib", "zoo"}
+# Groups of actions (calib, debug, zoo): their actions have --json, the group itself does not.
+GROUPS = {"calib", "debug", "zoo"}
 
 
 def verbs() -> Iterator[tuple[str, argparse.ArgumentParser]]:
