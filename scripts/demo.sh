@@ -35,7 +35,7 @@ if (( SECONDS - start < BUDGET_S - 150 )); then
   rc=0
   edgeinfer optimize mobilenetv2-imagenet \
     --eval photos:300 --calib photos:200 --calib-samples 128 --calibrators percentile \
-    --precisions fp32 bf16 int8 --mixed-units 6 \
+    --precisions fp32,bf16,int8 --mixed-units 6 \
     --time-budget "$(left_min 3)" -o "$OUT/mobilenetv2-imagenet" || rc=$?
   [[ $rc == 0 || $rc == 3 ]] || exit "$rc"
 else

@@ -166,8 +166,8 @@ def test_calib_inspect_prints_key_and_ranges(
     assert code == 0
     for text in ("method", "percentile", "data fingerprint", "key digest", "tensor", "min", "max"):
         assert text in out
-    code, out, _ = run(capsys, "calib", "inspect", str(cache), "--json")
-    assert json.loads(out)["key"]["method"] == "percentile"
+    code, out, _ = run(capsys, "calib", "inspect", str(cache), "--json", "-")
+    assert json.loads(out)[str(cache)]["key"]["method"] == "percentile"
     code, _, err = run(capsys, "calib", "inspect", str(tmp_path / "missing.json"))
     assert code == 2 and "calibration cache" in err and "does not exist" in err
 
@@ -207,3 +207,25 @@ def test_changed_calibration_files_rebuild_the_engine(
     write_calib(tmp_path / "c.npz", seed=7)  # same spec, new arrays
     code, out, _ = run(capsys, *args)
     assert code == 0 and "cache hit" not in out and "calibration: ran minmax" in out
+
+
+def test_calib_cache_file_is_written_when_the_engine_comes_from_the_cache(
+    conv_relu_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same relative --calib-cache name in two directories: the same engine key, so the
+    # second build is an engine-cache hit; its calibration file must still be written.
+    data = write_calib(tmp_path / "c.npz")
+    flags = ["--precision", "int8", "--calib", data, "--calibrator", "minmax", "--no-guardrail",
+             "--calib-cache", "calib.json"]  # fmt: skip
+    for sub in ("one", "two"):
+        (tmp_path / sub).mkdir()
+        monkeypatch.chdir(tmp_path / sub)
+        code, out, err = run(capsys, "build", str(conv_relu_path), "-o", "eng", *flags)
+        assert code == 0 and (tmp_path / sub / "calib.json").exists(), err
+    first, second = (str(tmp_path / d / "calib.json") for d in ("one", "two"))
+    code, out, _ = run(capsys, "calib", "inspect", first, second, "--json", "-")
+    both = json.loads(out)
+    assert both[first]["ranges"] == both[second]["ranges"]

@@ -50,7 +50,7 @@ def test_debug_shows_third_party_output_on_stderr(
 def test_json_on_stdout_stays_valid(
     conv_relu_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["info", str(conv_relu_path), "--json"]) == 0
+    assert main(["info", str(conv_relu_path), "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["name"]
 
 

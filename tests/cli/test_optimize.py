@@ -113,7 +113,11 @@ def test_exit_code_3_when_nothing_meets_the_budget(
             "fashion-mnist:train, or photos:600 with --prune-distill)",
         ),
         (
-            ["--prune", "0.3", "0.301", "--prune-epochs", "1", "--prune-train", "x"],
+            ["--prune", "0.3,half"],
+            "edgeinfer: error: --prune takes comma-separated ratios, e.g. --prune 0.3,0.5; got 0.3,half",
+        ),
+        (
+            ["--prune", "0.3,0.301", "--prune-epochs", "1", "--prune-train", "x"],
             "edgeinfer: error: --prune ratios must differ by at least 0.01, got [0.3, 0.301]",
         ),
     ],

@@ -80,7 +80,7 @@ def test_profile_unknown_target(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_doctor_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "doctor", "--json", "--sample-s", "0")
+    code, out, _ = run(capsys, "doctor", "--json", "-", "--sample-s", "0")
     assert code == 0
     data = json.loads(out)
     assert data["cpu"]["cores"]["usable"] >= 1

@@ -29,7 +29,7 @@ def test_list_shows_every_entry(capsys: pytest.CaptureFixture[str]) -> None:
 def test_list_json_carries_provenance_and_latency_flag(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, _ = run(capsys, "zoo", "list", "--json")
+    code, out, _ = run(capsys, "zoo", "list", "--json", "-")
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
     assert set(rows) == set(zoo.list_models())

@@ -63,7 +63,7 @@ def test_html_says_when_nothing_meets_the_budget(tmp_path: Path) -> None:
     res = _result()
     res.winner, res.budget_met, res.closest = None, False, ["onnxruntime/fp32"]
     res.candidates.append(fidelity("other", 1.0, 0.9))
-    assert "No candidate meets the budgets.</b> Closest: onnxruntime/fp32" in render_html(res)
+    assert "No candidate meets the budgets. Closest: onnxruntime/fp32.</b>" in render_html(res)
 
 
 def test_report_json_round_trip(tmp_path: Path) -> None:

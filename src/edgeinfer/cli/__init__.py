@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from edgeinfer import __version__
-from edgeinfer.cli.common import check_json_target, check_numbers
+from edgeinfer.cli.common import EXIT_CODES, check_json_target, check_numbers
 from edgeinfer.errors import EdgeInferError, first_line
 
 # Verb modules, in the order `edgeinfer --help` lists them.
@@ -49,18 +49,76 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeinfer",
         description="Make trained neural networks fast enough for robots.",
+        epilog=exit_codes_text(),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"edgeinfer {__version__}")
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        help="show tracebacks for errors, and third-party libraries' logs and output (stderr)",
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_global_flags(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"edgeinfer.cli.{name}").register(sub)
+    for name, verb in sub.choices.items():
+        _one_grammar(verb, name)
     return parser
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions and epilogs as written and shows every option's default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or f"({default})" in text
+            or default in (None, False, [], argparse.SUPPRESS)
+            or action.option_strings == []
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def add_global_flags(p: argparse.ArgumentParser, *, default: object) -> None:
+    """``--debug`` and ``-q/--quiet``: before the verb (``default=False``) or after it
+    (``default=SUPPRESS``, so a verb's parser never undoes what was given before it).
+    """
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="show tracebacks for errors, and third-party libraries' logs and output (stderr)",
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="no progress output"
+    )
+
+
+def exit_codes_text(extra: dict[int, str] | None = None) -> str:
+    """The ``exit codes:`` paragraph of a help text."""
+    codes = {**EXIT_CODES, **(extra or {})}
+    return "exit codes:\n" + "\n".join(f"  {c:>3}  {codes[c]}" for c in sorted(codes))
+
+
+# Exit codes only some verbs use, besides cli.common.EXIT_CODES.
+VERB_EXIT_CODES: dict[str, dict[int, str]] = {
+    "compare": {1: "the candidate failed a tolerance"},
+    "optimize": {3: "no candidate meets the budgets (the closest ones are reported)"},
+}
+
+
+def _one_grammar(p: argparse.ArgumentParser, verb: str) -> None:
+    """Give a verb's parser (and its actions' parsers) the global flags, the help formatter
+    and the exit codes.
+    """
+    p.formatter_class = HelpFormatter
+    p.epilog = ((p.epilog + "\n\n") if p.epilog else "") + exit_codes_text(
+        VERB_EXIT_CODES.get(verb)
+    )
+    add_global_flags(p, default=argparse.SUPPRESS)
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _one_grammar(child, verb)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,17 +138,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_numbers(args)
         check_json_target(args)
-        with command_console(debug=args.debug):
+        with command_console(debug=args.debug, json_stdout=getattr(args, "json", None) == "-"):
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("edgeinfer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): not an error of the command
+        _silence_stdout()
+        return 0
     except Exception as exc:
         if args.debug:
             raise
         message, code = error_line(exc)
         print(f"edgeinfer: error: {message}", file=sys.stderr)
         return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's exit-time flush of a closed pipe stays quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in edgeinfer, not in the user's input

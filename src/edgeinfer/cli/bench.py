@@ -8,16 +8,18 @@ from typing import Any
 
 from edgeinfer.cli.build import print_guardrail
 from edgeinfer.cli.common import (
+    MODEL_HELP,
     NUMERIC_LIMITS,
     add_build_options,
+    add_json_option,
     add_preprocess_option,
     build_config_from_args,
     command_line,
+    emit_json,
     open_engine,
     parse_shapes,
     parse_size,
     preprocess_from_args,
-    write_json,
 )
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError
@@ -26,7 +28,7 @@ from edgeinfer.errors import ConfigError
 def register(sub: Any) -> None:
     """Add the ``bench`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
     p = sub.add_parser("bench", help="measure latency percentiles and throughput")
-    p.add_argument("target", help="ONNX model (built on the fly, cached) or engine directory")
+    p.add_argument("target", metavar="MODEL", help=MODEL_HELP + " (built on the fly, cached)")
     add_build_options(p)
     p.add_argument(
         "--batch",
@@ -87,7 +89,7 @@ def register(sub: Any) -> None:
         help="measure energy per inference over S >= 1 seconds after the latency run (GPU "
         "engines, NVML; 0 = skip)",
     )
-    p.add_argument("--json", default=None, metavar="FILE", help="write results as JSON")
+    add_json_option(p)
     p.add_argument("--samples", action="store_true", help="include every latency in the JSON")
     p.add_argument(
         "--no-guardrail", action="store_true", help="skip comparing a lower precision with FP32"
@@ -198,7 +200,6 @@ def _check_modes(args: argparse.Namespace, sweeping: bool) -> None:
 
 
 def _run_single(engine: Any, args: argparse.Namespace, cfg: Any, built: Any) -> int:
-    from rich.console import Console
     from rich.markup import escape
 
     from edgeinfer.bench.latency import bench_runner
@@ -228,8 +229,7 @@ def _run_single(engine: Any, args: argparse.Namespace, cfg: Any, built: Any) -> 
         comparison = print_guardrail(engine, args)
         data["guardrail"] = None if comparison is None else comparison.to_dict()
     if args.json:
-        write_json(args.json, data)
-        Console(stderr=True).print(f"wrote {escape(args.json)}")
+        emit_json(args.json, data)
     return 0
 
 
@@ -285,8 +285,7 @@ def _run_sweep(
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "command": command_line(args),
         }
-        write_json(args.json, data)
-        err.print(f"wrote {escape(args.json)}")
+        emit_json(args.json, data)
     return 0
 
 
@@ -354,5 +353,5 @@ def _run_pipeline(engine: Any, args: argparse.Namespace) -> int:
             "host": current_host().to_dict(),
             "engine": engine.describe(),
         }
-        write_json(args.json, data)
+        emit_json(args.json, data)
     return 0

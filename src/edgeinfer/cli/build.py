@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from edgeinfer.cli.common import (
+    NameList,
     add_build_options,
+    add_json_option,
     add_preprocess_option,
     build_config_from_args,
     command_line,
+    emit_json,
     preprocess_from_args,
     with_preprocess,
-    write_json,
 )
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError
@@ -24,7 +27,10 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("build", help="build an engine directory from an ONNX model")
     p.add_argument(
-        "model", help="ONNX model file, zoo model (zoo:NAME) or PyTorch source package.module:factory"
+        "model",
+        metavar="MODEL",
+        help="ONNX model file, zoo model (NAME or zoo:NAME) or PyTorch source "
+        "package.module:factory",
     )
     p.add_argument(
         "--input-shape",
@@ -34,14 +40,16 @@ def register(sub: Any) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="engine directory to write")
     add_build_options(p)
-    p.add_argument("--precision", default="fp32", help="fp32 | fp16 | bf16 | int8")
+    p.add_argument(
+        "--precision", default="fp32", help="fp32 | fp16 | bf16 | int8 (default: fp32)"
+    )
     p.add_argument(
         "--exclude",
-        action="append",
-        nargs="+",
+        action=NameList,
         default=[],
-        metavar="NAME_OR_OPTYPE",
-        help="node names or op types kept in FP32 when lowering precision (repeatable)",
+        metavar="NAME,...",
+        help="node names or op types kept in FP32 when lowering precision (comma-separated, "
+        "repeatable; default: none)",
     )
     g = p.add_argument_group("int8 calibration")
     g.add_argument(
@@ -83,7 +91,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="skip measuring a lower-precision engine against FP32",
     )
-    p.add_argument("--json", default=None, metavar="FILE", help="write the build result as JSON")
+    add_json_option(p)
     p.set_defaults(func=run)
 
 
@@ -134,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         preprocess_from_args(args),
     )
     calib = calibration_from_args(args)
-    exclude = tuple(x for group in args.exclude for x in group)
+    exclude = tuple(args.exclude)
 
     def config_for(cal: Any) -> Any:
         return build_config_from_args(args, exclude=exclude, calibration=cal)
@@ -146,12 +154,17 @@ def run(args: argparse.Namespace) -> int:
     engine = build(
         model, config, args.output, cache=not args.no_cache, overwrite=args.force, quiet=args.quiet
     )
+    if calib is not None and calib.cache and not Path(calib.cache).exists():
+        # the engine came from the cache, so calibration did not run: write the asked-for file
+        from edgeinfer.calibration import calibrate
+
+        calibrate(model, calib, cache=calib.cache, quiet=args.quiet)
     comparison = None
     _print_engine(engine)
     if config.precision != "fp32" and not args.no_guardrail:
         comparison = print_guardrail(engine, args)
     if args.json:
-        write_json(
+        emit_json(
             args.json,
             {
                 "engine": str(engine.path),

@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from edgeinfer.cli.common import dumps
-from edgeinfer.cli.console import echo, stdout, stdout_console
+from edgeinfer.cli.common import add_json_option, emit_json
+from edgeinfer.cli.console import stdout, stdout_console
 
 
 def register(sub: Any) -> None:
@@ -15,8 +15,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser("calib", help="inspect INT8 calibration caches")
     verbs = p.add_subparsers(dest="calib_command", metavar="ACTION")
     inspect = verbs.add_parser("inspect", help="print a calibration cache's key and ranges")
-    inspect.add_argument("file", help="calibration cache JSON (written by build --calib-cache)")
-    inspect.add_argument("--json", action="store_true", help="print the file's JSON")
+    inspect.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="calibration cache JSON files (written by build --calib-cache, or in the cache)",
+    )
+    add_json_option(inspect, help="the caches as JSON to FILE ('-': standard output)")
     inspect.add_argument(
         "--limit", type=int, default=None, metavar="N", help="show the first N tensors only"
     )
@@ -33,23 +38,29 @@ def _usage(parser: argparse.ArgumentParser) -> Any:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    """Print a calibration cache's key and per-tensor ranges (or its JSON with ``--json``).
+    """Print each calibration cache's key and per-tensor ranges (``--json FILE``: them all as
+    one JSON object, file name -> cache).
 
     Returns:
         The exit code: 0.
     """
+    from edgeinfer.calibration import CalibrationTable
+
+    tables = [(name, CalibrationTable.load(name)) for name in args.files]
+    if args.json:
+        emit_json(args.json, {name: table.to_dict() for name, table in tables})
+    for name, table in tables:
+        _print_table(name, table, args.limit)
+    return 0
+
+
+def _print_table(name: str, table: Any, limit: int | None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from edgeinfer.calibration import CalibrationTable
-
-    table = CalibrationTable.load(args.file)
     con = stdout_console()
-    if args.json:
-        echo(dumps(table.to_dict()))
-        return 0
     key = table.key
-    head = Table(title=escape(f"calibration cache {args.file}"), show_header=False)
+    head = Table(title=escape(f"calibration cache {name}"), show_header=False)
     head.add_column("field")
     head.add_column("value")
     head.add_row("model", escape(f"{table.model_name} ({key.model_hash[:16]}…)"))
@@ -66,10 +77,9 @@ def run_inspect(args: argparse.Namespace) -> int:
     for col in ("tensor", "min", "max", "method"):
         ranges.add_column(col, justify="right" if col in ("min", "max") else "left")
     items = sorted(table.ranges.items())
-    for name, (lo, hi) in items[: args.limit] if args.limit else items:
-        ranges.add_row(escape(name), f"{lo:.6g}", f"{hi:.6g}", key.method)
+    for tensor, (lo, hi) in items[:limit] if limit else items:
+        ranges.add_row(escape(tensor), f"{lo:.6g}", f"{hi:.6g}", key.method)
     con.print(ranges)
-    return 0
 
 
 def _spec(pre: Mapping[str, Any]) -> str:

@@ -8,8 +8,24 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from edgeinfer.cli.console import document_stdout
 from edgeinfer.errors import ConfigError
 from edgeinfer.fileio import atomic_write_json, json_safe
+
+
+class NameList(argparse.Action):
+    """A list flag that never takes the positional MODEL: one value per use, names separated
+    by commas, repeatable (``--backends onnxruntime,openvino`` = ``--backends onnxruntime
+    --backends openvino``).
+    """
+
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        """Add the comma-separated names of ``values`` to the list."""
+        have = list(getattr(namespace, self.dest, None) or [])
+        have += [v.strip() for v in str(values).split(",") if v.strip()]
+        setattr(namespace, self.dest, have)
 
 
 def add_build_options(p: argparse.ArgumentParser) -> None:
@@ -164,15 +180,60 @@ def build_config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
     )
 
 
+MODEL_HELP = "ONNX file, engine directory or zoo model (NAME or zoo:NAME; see edgeinfer zoo list)"
+
+
+def load_model_arg(target: str | Path) -> Any:
+    """The :class:`~edgeinfer.model.Model` of a MODEL argument: an ONNX file or a zoo name
+    (``NAME`` or ``zoo:NAME``), through :func:`edgeinfer.builder.resolve_model`.
+
+    Raises:
+        ModelError: neither (the message lists the zoo names).
+    """
+    from edgeinfer.builder import resolve_model
+
+    return resolve_model(str(target)).model
+
+
 def open_engine(target: str, args: argparse.Namespace) -> Any:
-    """An engine from an engine directory, or built on the fly (cached) from an ONNX file with
-    the build flags of ``args``.
+    """An engine from an engine directory, or built on the fly (cached) from an ONNX file or a
+    zoo model with the build flags of ``args``.
     """
     from edgeinfer.builder import resolve_engine
 
     p = Path(target)
-    config = None if p.is_dir() else build_config_from_args(args)
-    return resolve_engine(p, config)
+    if p.is_dir():
+        return resolve_engine(p)
+    return resolve_engine(load_model_arg(target), build_config_from_args(args))
+
+
+JSON_HELP = "write the result as JSON to FILE ('-': standard output)"
+
+
+def add_json_option(p: Any, *, help: str = JSON_HELP) -> None:
+    """The one ``--json FILE`` flag of every verb (``-`` is standard output)."""
+    p.add_argument("--json", default=None, metavar="FILE", help=help)
+
+
+def emit_json(target: str, data: Any) -> None:
+    """Write ``data`` as JSON to ``target``: standard output for ``-``, else the file,
+    atomically (its directory must exist), saying so on stderr.
+    """
+    if target == "-":
+        print(dumps(data), file=document_stdout())
+        return
+    from rich.console import Console
+
+    write_json(target, data)
+    Console(stderr=True, highlight=False).print(f"wrote {target}")
+
+
+EXIT_CODES = {
+    0: "success",
+    2: "bad input or a failure with a fix (one line on stderr)",
+    70: "a bug in edgeinfer (rerun with --debug and report it)",
+    130: "interrupted (Ctrl-C)",
+}
 
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
@@ -273,7 +334,7 @@ def check_json_target(args: argparse.Namespace) -> None:
         ConfigError: the directory is missing, or FILE is a directory.
     """
     target = getattr(args, "json", None)
-    if not isinstance(target, str):
+    if not isinstance(target, str) or target == "-":
         return
     path = Path(target)
     if path.is_dir():

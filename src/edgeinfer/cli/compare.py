@@ -6,11 +6,14 @@ import argparse
 from typing import Any
 
 from edgeinfer.cli.common import (
+    MODEL_HELP,
+    NameList,
     add_build_options,
+    add_json_option,
     command_line,
+    emit_json,
     open_engine,
     preprocess_from_args,
-    write_json,
 )
 from edgeinfer.cli.console import echo, stdout_console
 from edgeinfer.cli.eval import add_data_options, dataset_from_args
@@ -51,8 +54,8 @@ def register(sub: Any) -> None:
         "rtol 1e-3; off when only other thresholds are given). NaN/Inf always fails. "
         "Exit codes: 0 pass, 1 fail, 2 usage error.",
     )
-    p.add_argument("candidate", help="candidate: ONNX model (built on the fly) or engine directory")
-    p.add_argument("reference", help="reference: ONNX model (built on the fly) or engine directory")
+    p.add_argument("candidate", help="candidate: " + MODEL_HELP)
+    p.add_argument("reference", help="reference: " + MODEL_HELP)
     add_data_options(p, required=False)
     add_build_options(p)
     p.add_argument(
@@ -86,12 +89,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--outputs",
-        nargs="+",
+        action=NameList,
         default=None,
-        metavar="NAME",
-        help="compare only these outputs (default: every output, each judged on its own)",
+        metavar="NAME,...",
+        help="compare only these outputs, comma-separated (default: every output, each judged "
+        "on its own)",
     )
-    p.add_argument("--json", default=None, metavar="FILE", help="write results as JSON")
+    add_json_option(p)
     p.set_defaults(func=run)
 
 
@@ -156,8 +160,6 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0 when every check passed, 1 (:data:`EXIT_FAILED`) otherwise.
     """
-    from rich.console import Console
-
     from edgeinfer.bench.memory import MemoryProbe
     from edgeinfer.evaluate.compare import compare_engines
     from edgeinfer.evaluate.tables import fidelity_table
@@ -189,8 +191,7 @@ def run(args: argparse.Namespace) -> int:
     for note in result.notes:
         echo(f"note: {note}")
     if args.json:
-        write_json(args.json, {**result.to_dict(), "memory": memory})
-        Console(stderr=True).print(f"wrote {args.json}")
+        emit_json(args.json, {**result.to_dict(), "memory": memory})
     if result.passed:
         echo(f"PASSED: {result.n} inputs within tolerances")
         return 0

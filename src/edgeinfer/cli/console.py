@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from typing import Any, TextIO
 
-__all__ = ["command_console", "echo", "stdout", "stdout_console"]
+__all__ = ["command_console", "document_stdout", "echo", "stdout", "stdout_console"]
 
 QUIET_LOGGERS = {"": logging.ERROR, "nncf": logging.WARNING, "onnxruntime": logging.CRITICAL}
 """Third-party loggers raised for a command ("" is the root logger). ONNX Runtime's
@@ -33,6 +33,7 @@ in one line)."""
 _PLAIN_LOGGERS = {"onnxruntime"}  # standard loggers: safe to create before the library does
 
 _STDOUT: ContextVar[TextIO | None] = ContextVar("edgeinfer_cli_stdout", default=None)
+_DOCUMENT: ContextVar[TextIO | None] = ContextVar("edgeinfer_cli_document", default=None)
 
 
 def stdout() -> TextIO:
@@ -40,10 +41,22 @@ def stdout() -> TextIO:
     return _STDOUT.get() or sys.stdout
 
 
+def document_stdout() -> TextIO:
+    """Where ``--json -`` writes its document: the real standard output."""
+    return _DOCUMENT.get() or sys.stdout
+
+
 def stdout_console(**kwargs: Any) -> Any:
-    """A rich ``Console`` writing to the command's standard output."""
+    """A rich ``Console`` writing to the command's standard output; a ``width`` asked for
+    piped output yields to ``$COLUMNS`` when that is set.
+    """
+    import os
+
     from rich.console import Console
 
+    columns = os.environ.get("COLUMNS", "")
+    if "width" in kwargs and columns.isdigit() and int(columns) > 0:
+        kwargs["width"] = int(columns)
     return Console(file=stdout(), **kwargs)
 
 
@@ -53,15 +66,18 @@ def echo(text: str) -> None:
 
 
 @contextmanager
-def command_console(*, debug: bool = False) -> Iterator[None]:
+def command_console(*, debug: bool = False, json_stdout: bool = False) -> Iterator[None]:
     """Own the console for one command (see the module docstring); restores it on exit.
 
     Args:
         debug: let third-party logging and stdout writes through (to stderr).
+        json_stdout: standard output carries the ``--json -`` document only; the command's
+            tables and messages go to stderr.
     """
     original = sys.stdout
     sink = _ThirdPartyStdout(debug)
-    token = _STDOUT.set(original)
+    token = _STDOUT.set(sys.stderr if json_stdout else original)
+    doc_token = _DOCUMENT.set(original)
     with ExitStack() as stack:
         if not debug:
             _quiet_logging(stack)
@@ -72,6 +88,7 @@ def command_console(*, debug: bool = False) -> Iterator[None]:
             sys.stdout = original
             sink.active = False
             _STDOUT.reset(token)
+            _DOCUMENT.reset(doc_token)
 
 
 def _quiet_logging(stack: ExitStack) -> None:

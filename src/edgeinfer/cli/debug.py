@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_build_options, build_config_from_args, command_line, write_json
+from edgeinfer.cli.common import (
+    add_build_options,
+    add_json_option,
+    build_config_from_args,
+    command_line,
+    emit_json,
+)
 from edgeinfer.cli.console import stdout, stdout_console
 from edgeinfer.errors import ConfigError
 
@@ -46,7 +52,7 @@ def register(sub: Any) -> None:
         "--max-layers", type=int, default=None, metavar="N", help="rank at most N layers"
     )
     q.add_argument("--top", type=int, default=20, metavar="N", help="table rows (default 20)")
-    q.add_argument("--json", default=None, metavar="FILE", help="write the ranking as JSON")
+    add_json_option(q, help="the ranking as JSON to FILE ('-': standard output)")
     q.set_defaults(func=run_precision)
     p.set_defaults(func=_usage(p))
 
@@ -101,7 +107,7 @@ def run_precision(args: argparse.Namespace) -> int:
     )
     _print(report, args.top)
     if args.json:
-        write_json(args.json, {**report.to_dict(), "command": command_line(args)})
+        emit_json(args.json, {**report.to_dict(), "command": command_line(args)})
     return 0
 
 

@@ -19,8 +19,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from edgeinfer.cli.common import dumps
-from edgeinfer.cli.console import echo, stdout_console
+from edgeinfer.cli.common import add_json_option, emit_json
+from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError, EdgeInferError, first_line
 
 _ISA_GROUPS = (
@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
         "doctor",
         help="what this machine offers (CPU ISA, backends, GPU, ROS, cache) and what it means",
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(p)
     p.add_argument(
         "--sample-s",
         type=float,
@@ -274,10 +274,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.sample_s <= 10:
         raise ConfigError(f"--sample-s must be in 0..10 seconds, got {args.sample_s}")
     data = collect(args.sample_s)
-    if args.json:
-        echo(dumps(data))
-        return 0
     from edgeinfer.report.doctor import doctor_text
 
     stdout_console().print(doctor_text(data))
+    if args.json:
+        emit_json(args.json, data)
     return 0

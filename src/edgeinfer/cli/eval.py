@@ -6,12 +6,13 @@ import argparse
 from typing import Any
 
 from edgeinfer.cli.common import (
+    MODEL_HELP,
     add_build_options,
     add_preprocess_option,
     command_line,
+    emit_json,
     open_engine,
     preprocess_from_args,
-    write_json,
 )
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError
@@ -65,7 +66,7 @@ def register(sub: Any) -> None:
         "eval",
         help="measure task accuracy on labelled data (top-1/top-5, CI, per class, corruptions)",
     )
-    p.add_argument("target", help="ONNX model (built on the fly, cached) or engine directory")
+    p.add_argument("target", metavar="MODEL", help=MODEL_HELP + " (built on the fly, cached)")
     add_data_options(p, required=True)
     add_build_options(p)
     p.add_argument(
@@ -89,7 +90,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--per-class", action="store_true", help="print the per-class table")
     p.add_argument(
-        "--json", default=None, metavar="FILE", help="write results (with confusion matrix) as JSON"
+        "--json",
+        default=None,
+        metavar="FILE",
+        help="write results (with confusion matrix) as JSON to FILE ('-': standard output)",
     )
     p.set_defaults(func=run)
 
@@ -100,8 +104,6 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0.
     """
-    from rich.console import Console
-
     from edgeinfer.evaluate.accuracy import evaluate_accuracy
     from edgeinfer.evaluate.corruptions import parse_corruptions, parse_severities
     from edgeinfer.evaluate.robustness import evaluate_robustness
@@ -138,6 +140,5 @@ def run(args: argparse.Namespace) -> int:
         console.print(robustness_table(rob))
     if args.json:
         data["command"] = command_line(args)
-        write_json(args.json, data)
-        Console(stderr=True).print(f"wrote {args.json}")
+        emit_json(args.json, data)
     return 0

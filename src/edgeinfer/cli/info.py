@@ -6,21 +6,23 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from edgeinfer.cli.common import dumps
-from edgeinfer.cli.console import echo, stdout_console
+from edgeinfer.cli.common import MODEL_HELP, add_json_option, emit_json, load_model_arg
+from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError
 
 
 def register(sub: Any) -> None:
     """Add the ``info`` verb and its flags to the ``edgeinfer`` subcommand parsers."""
-    p = sub.add_parser("info", help="show a model's or engine's inputs, outputs and manifest")
-    p.add_argument("target", help="ONNX model file or engine directory")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser(
+        "info", help="show a model's or engine's inputs, outputs, hashes and manifest summary"
+    )
+    p.add_argument("target", metavar="MODEL", help=MODEL_HELP)
+    add_json_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print a model's or an engine's inputs, outputs and metadata (or manifest).
+    """Print a model's or an engine's inputs, outputs, hashes and metadata (or manifest).
 
     Returns:
         The exit code: 0.
@@ -30,7 +32,6 @@ def run(args: argparse.Namespace) -> int:
 
     from edgeinfer.builder import load_engine
     from edgeinfer.engine import MANIFEST_NAME
-    from edgeinfer.model import Model
 
     p = Path(args.target)
     if p.is_dir() and (p / MANIFEST_NAME).exists():
@@ -38,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
         data: dict[str, Any] = eng.manifest.to_dict()
         specs = (eng.inputs, eng.outputs)
         title = eng.describe()
+        summary = manifest_lines(data)
     else:
-        model = Model.load(p)
+        model = load_model_arg(args.target)
         data = {
             "name": model.name,
             "hash": model.hash,
@@ -51,9 +53,11 @@ def run(args: argparse.Namespace) -> int:
         }
         specs = (model.inputs, model.outputs)
         title = f"{model.name} (opset {model.opset}, {model.producer or 'unknown producer'})"
+        summary = [f"model sha256: {model.hash}"]
     if args.json:
-        echo(dumps(data))
-        return 0
+        emit_json(args.json, data)
+        if args.json == "-":
+            return 0
     table = Table(title=escape(title))
     for col in ("io", "name", "dtype", "shape"):
         table.add_column(col)
@@ -62,9 +66,30 @@ def run(args: argparse.Namespace) -> int:
             table.add_row(kind, s.name, s.dtype, escape("[" + ", ".join(map(str, s.shape)) + "]"))
     con = stdout_console()
     con.print(table)
-    for line in metadata_lines(data.get("metadata") or {}):
+    for line in summary + metadata_lines(data.get("metadata") or {}):
         con.print(escape(line), highlight=False)
     return 0
+
+
+def manifest_lines(data: dict[str, Any]) -> list[str]:
+    """The manifest summary of an engine: backend, precisions, source model and hashes, host,
+    build time and the manifest digest.
+    """
+    src = data.get("source_model") or {}
+    host = data.get("host") or {}
+    lines = [
+        f"backend: {data.get('backend')} {data.get('backend_version')}",
+        f"precision: requested {data.get('precision')}, executes {data.get('executed_precision')}",
+        f"source model: {src.get('name')} sha256 {src.get('hash')}",
+    ]
+    lines += [f"payload {name}: sha256 {digest}" for name, digest in (data.get("payload") or {}).items()]
+    lines += [
+        f"built: {data.get('created')} in {float(data.get('build_seconds') or 0):.1f} s on "
+        f"{host.get('cpu_model', '?')}",
+        f"manifest: format {data.get('format_version')}, edgeinfer {data.get('edgeinfer_version')}, "
+        f"digest {data.get('digest')}",
+    ]
+    return lines
 
 
 def metadata_lines(meta: dict[str, Any]) -> list[str]:

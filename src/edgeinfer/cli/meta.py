@@ -13,7 +13,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeinfer.cli.common import add_preprocess_option, preprocess_from_args, with_preprocess
+from edgeinfer.cli.common import (
+    add_json_option,
+    add_preprocess_option,
+    emit_json,
+    preprocess_from_args,
+    with_preprocess,
+)
 from edgeinfer.cli.console import echo
 from edgeinfer.errors import ConfigError
 
@@ -44,6 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument("--task", default=None, choices=TASKS, help="what the outputs hold")
     p.add_argument("--name", default=None, help="model name shown in results")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
+    add_json_option(p, help="what was stored, as JSON to FILE ('-': standard output)")
     p.set_defaults(func=run)
 
 
@@ -159,4 +166,7 @@ def run(args: argparse.Namespace) -> int:
     for key in ("task", "name"):
         if key in entries:
             echo(f"{key}: {entries[key]}")
+    if args.json:
+        stored = {**entries, "preprocess": None if spec is None else spec.to_dict()}
+        emit_json(args.json, {"output": str(out), "hash": model.hash, "stored": stored})
     return 0

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_preprocess_option, command_line, preprocess_from_args
+from edgeinfer.cli.common import (
+    MODEL_HELP,
+    NameList,
+    add_json_option,
+    add_preprocess_option,
+    command_line,
+    emit_json,
+    preprocess_from_args,
+)
 from edgeinfer.cli.console import stdout, stdout_console
 from edgeinfer.errors import ConfigError
 
@@ -27,7 +35,7 @@ def register(sub: Any) -> None:
         "mixed precision), select the fastest that meets the budgets, write the winning "
         "engine, report.json and report.html to OUT_DIR.",
     )
-    p.add_argument("model", help="ONNX file, or a zoo model (zoo:NAME or NAME)")
+    p.add_argument("model", metavar="MODEL", help=MODEL_HELP.replace(", engine directory", ""))
     _data_args(p)
     _budget_args(p)
     _search_args(p)
@@ -45,9 +53,7 @@ def register(sub: Any) -> None:
         help="write into an OUT_DIR that holds other files (they are kept; only edgeinfer's "
         "own engine/ and reports are replaced)",
     )
-    p.add_argument(
-        "--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress output"
-    )
+    add_json_option(p, help="report.json's content to FILE ('-': standard output) as well")
     p.set_defaults(func=run)
 
 
@@ -112,35 +118,60 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--outputs",
-        nargs="+",
+        action=NameList,
         default=None,
-        metavar="NAME",
-        help="outputs the accuracy budget applies to (default: every output; all are reported)",
+        metavar="NAME,...",
+        help="outputs the accuracy budget applies to, comma-separated (default: every output; "
+        "all are reported)",
     )
     p.add_argument(
         "--no-top5",
         action="store_true",
         help="do not require 100%% top-1-in-top-5 containment (fidelity budget)",
     )
-    p.add_argument("--latency-budget-ms", type=float, default=None, metavar="X")
-    p.add_argument("--objective", default="p50", choices=("p50", "p99", "throughput"))
+    p.add_argument(
+        "--latency-budget-ms",
+        type=float,
+        default=None,
+        metavar="X",
+        help="the winner's latency (the --objective percentile) must be <= X ms (default: none)",
+    )
+    p.add_argument(
+        "--objective",
+        default="p50",
+        choices=("p50", "p99", "throughput"),
+        help="what 'fastest' means and what the latency budget is judged on (default: p50)",
+    )
     p.add_argument(
         "--max-memory-mb",
         type=float,
         default=None,
         metavar="MB",
-        help="peak resident memory an engine may add when loaded and run (MiB)",
+        help="peak resident memory an engine may add when loaded and run, MiB (default: none)",
     )
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backends", nargs="+", default=None, help="e.g. onnxruntime openvino")
-    p.add_argument("--precisions", nargs="+", default=None, help="e.g. fp32 bf16 int8")
+    p.add_argument(
+        "--backends",
+        action=NameList,
+        default=None,
+        metavar="NAME,...",
+        help="backends to search, e.g. onnxruntime,openvino (default: every installed backend searched by default)",
+    )
+    p.add_argument(
+        "--precisions",
+        action=NameList,
+        default=None,
+        metavar="NAME,...",
+        help="precisions to search, e.g. fp32,bf16,int8 (default: each backend's usual ones)",
+    )
     p.add_argument(
         "--calibrators",
-        nargs="+",
+        action=NameList,
         default=None,
-        help="int8 calibrators (default: percentile minmax)",
+        metavar="NAME,...",
+        help="int8 calibrators, e.g. percentile,minmax (default: percentile,minmax)",
     )
     p.add_argument(
         "--threads", type=int, default=None, help="intra-op threads (default: backend's)"
@@ -167,8 +198,9 @@ def _prune_args(p: argparse.ArgumentParser) -> None:
         "pruned candidates (models with a PyTorch source; see docs/pruning.md)"
     )
     g.add_argument(
-        "--prune", nargs="+", type=float, default=(), metavar="R",
-        help="channel-pruning ratios whose fine-tuned models are candidates too, e.g. 0.3 0.5",
+        "--prune", action=NameList, default=[], metavar="R,...",
+        help="channel-pruning ratios whose fine-tuned models are candidates too, e.g. 0.3,0.5 "
+        "(default: none)",
     )  # fmt: skip
     g.add_argument("--prune-epochs", type=int, default=0, metavar="N", help="fine-tuning epochs")
     g.add_argument("--prune-train", default=None, metavar="DATASET", help="fine-tuning data")
@@ -202,6 +234,15 @@ def _prune_finetune(args: argparse.Namespace) -> Any:
     )  # fmt: skip
 
 
+def _ratios(texts: list[str]) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in texts)
+    except ValueError:
+        raise ConfigError(
+            f"--prune takes comma-separated ratios, e.g. --prune 0.3,0.5; got {','.join(texts)}"
+        ) from None
+
+
 def config_from_args(args: argparse.Namespace) -> Any:
     """An :class:`OptimizeConfig` from the parsed flags (validated there)."""
     from edgeinfer.search.config import OptimizeConfig
@@ -233,7 +274,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         finalists=args.finalists,
         mixed=not args.no_mixed,
         mixed_units=args.mixed_units,
-        prune_ratios=tuple(args.prune),
+        prune_ratios=_ratios(args.prune),
         prune_finetune=_prune_finetune(args),
         out_dir=args.output,
         quiet=bool(getattr(args, "quiet", False)),
@@ -274,5 +315,7 @@ def run(args: argparse.Namespace) -> int:
     if result.engine_dir:
         err.print(f"[bold green]engine[/] {result.engine_dir}")
     err.print(f"report: {cfg.out_dir}/report.html, {cfg.out_dir}/report.json")
+    if args.json:
+        emit_json(args.json, result.to_dict())
     check_budget(result)
     return 0

@@ -8,10 +8,11 @@ from typing import Any
 
 from edgeinfer.cli.common import (
     add_build_options,
+    add_json_option,
     build_config_from_args,
     command_line,
+    emit_json,
     parse_shapes,
-    write_json,
 )
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.errors import ConfigError
@@ -59,7 +60,7 @@ def register(sub: Any) -> None:
         help="input shape for dynamic dims, e.g. x:1x3x640x640 (repeatable)",
     )
     p.add_argument("--top", type=int, default=15, help="layers in the table (default 15)")
-    p.add_argument("--json", default=None, metavar="FILE", help="write every layer as JSON")
+    add_json_option(p, help="write every layer as JSON to FILE ('-': standard output)")
     p.add_argument("--trace", default=None, metavar="FILE", help="write a Chrome-trace JSON")
     p.add_argument("--html", default=None, metavar="FILE", help="write an HTML page")
     p.set_defaults(func=run)
@@ -120,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
         con.print(f"[bold yellow]warning:[/] {escape(result.stability.warning())}")
     err = Console(stderr=True)
     if args.json:
-        write_json(args.json, result.to_dict())
-        err.print(f"wrote {escape(args.json)}")
+        emit_json(args.json, result.to_dict())
     if args.trace:
         write_trace(result.profile, args.trace, engine.describe())
         err.print(f"wrote {escape(args.trace)} (open in chrome://tracing or ui.perfetto.dev)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import command_line, write_json
+from edgeinfer.cli.common import add_json_option, command_line, emit_json
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.cli.eval import preprocess_from_args
 from edgeinfer.errors import ConfigError
@@ -108,9 +108,7 @@ def register(sub: Any) -> None:
         "--eval-limit", type=int, default=None, metavar="N", help="use N evaluation samples"
     )
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
-    p.add_argument(
-        "--json", default=None, metavar="FILE", help="also write the record as JSON here"
-    )
+    add_json_option(p, help="the record as JSON to FILE ('-': standard output)")
     p.set_defaults(func=run)
 
 
@@ -192,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     con.print(f"[bold green]wrote[/] {result.out}: model.onnx, pruned.pt, pruning.json")
     con.print(f"next: edgeinfer optimize {result.out}/model.onnx (measures the real speed)")
     if args.json:
-        write_json(
+        emit_json(
             args.json,
             {
                 "record": result.record.to_dict(),

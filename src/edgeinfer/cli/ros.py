@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import command_line, write_json
+from edgeinfer.cli.common import add_json_option, command_line, emit_json
 from edgeinfer.cli.console import echo
 from edgeinfer.errors import ConfigError, require
 
@@ -43,25 +43,29 @@ def register(sub: Any) -> None:
         "publish results stamped with the image header and /diagnostics at 1 Hz.",
     )
     p.add_argument("--engine", default=None, help="engine directory (or ONNX file)")
-    p.add_argument("--input", default=None, metavar="TOPIC", help="image topic")
-    p.add_argument("--output", default=None, metavar="PREFIX", help="result topic prefix")
+    p.add_argument("--input", default=None, metavar="TOPIC", help="image topic (default: the params file's, else /camera/image_raw)")
+    p.add_argument("--output", default=None, metavar="PREFIX", help="result topic prefix (default: /edgeinfer)")
     p.add_argument("--params", default=None, metavar="FILE.yaml", help="ROS 2 params file")
     p.add_argument("--node-name", default="edgeinfer", help="node name (default edgeinfer)")
     p.add_argument("--compressed", action="store_const", const=True, default=None,
-                   help="subscribe to sensor_msgs/CompressedImage (JPEG/PNG)")  # fmt: skip
-    p.add_argument("--queue-depth", type=int, default=None, help="input queue depth")
-    p.add_argument("--reliability", choices=("best_effort", "reliable"), default=None)
-    p.add_argument("--top-k", type=int, default=None, help="classification results per image")
-    p.add_argument("--score-threshold", type=float, default=None)
-    p.add_argument("--deadline-ms", type=float, default=None, help="count latencies over this")
-    p.add_argument("--threads", type=int, default=None, help="inference threads")
+                   help="subscribe to sensor_msgs/CompressedImage (JPEG/PNG; default: raw Image)")  # fmt: skip
+    p.add_argument("--queue-depth", type=int, default=None, help="input queue depth (default: 1)")
+    p.add_argument("--reliability", choices=("best_effort", "reliable"), default=None,
+                   help="subscription QoS reliability (default: best_effort)")  # fmt: skip
+    p.add_argument("--top-k", type=int, default=None, help="classification results per image (default: 5)")
+    p.add_argument("--score-threshold", type=float, default=None,
+                   help="publish only results scoring at least this (default: 0)")  # fmt: skip
+    p.add_argument("--deadline-ms", type=float, default=None, help="count latencies over this many ms as misses (default: 0, none)")
+    p.add_argument("--threads", type=int, default=None, help="inference threads (default: 0, the backend's)")
     p.add_argument("--spinning", action="store_const", const=True, default=None,
                    help="let idle inference threads spin (lower latency, much more CPU)")  # fmt: skip
     p.add_argument("--result-format", "--classification-format", dest="result_format",
-                   choices=("auto", "vision_msgs", "json"), default=None)  # fmt: skip
+                   choices=("auto", "vision_msgs", "json"), default=None,
+                   help="message type of the results (default: auto, vision_msgs when "
+                   "installed)")  # fmt: skip
     p.add_argument("--output-kind", "--task", dest="output_kind", default=None,
                    choices=("auto", "classification", "detection", "dense", "generic"),
-                   help="what the engine outputs (auto: from the engine)")  # fmt: skip
+                   help="what the engine outputs (default: auto, from the engine)")  # fmt: skip
     p.add_argument("--expected-image", default=None, metavar="'WxH ENC'",
                    help="camera frames, e.g. '640x480 rgb8': warn when the transport "
                    "cannot deliver them")  # fmt: skip
@@ -72,7 +76,7 @@ def register(sub: Any) -> None:
     p.add_argument("--executor", choices=("events", "single"), default="events",
                    help="rclpy executor: events (C++ EventsExecutor, least CPU; default) or "
                    "single (SingleThreadedExecutor)")  # fmt: skip
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S s")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S s (default: run until Ctrl-C)")
     p.add_argument("--install-msgs", action="store_true",
                    help="build and install the vision_msgs messages into this environment, "
                    "then exit")  # fmt: skip
@@ -82,7 +86,7 @@ def register(sub: Any) -> None:
     p.add_argument("--write-examples", default=None, metavar="DIR",
                    help="write edgeinfer.launch.py and params.yaml for --engine into DIR, "
                    "then exit")  # fmt: skip
-    p.add_argument("--json", default=None, metavar="FILE", help="write final statistics")
+    add_json_option(p, help="write final statistics as JSON to FILE ('-': standard output)")
     p.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=None,
                    help="everything after it goes to rclpy (e.g. -r __ns:=/robot -p "
                    "top_k:=3); last")  # fmt: skip
@@ -142,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     )
     _print(snap)
     if args.json:
-        write_json(args.json, {"command": command_line(args), **snap})
+        emit_json(args.json, {"command": command_line(args), **snap})
     return 0
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import dumps
-from edgeinfer.cli.console import echo, stdout, stdout_console
+from edgeinfer.cli.common import add_json_option, emit_json
+from edgeinfer.cli.console import stdout, stdout_console
 
 
 def register(sub: Any) -> None:
@@ -14,13 +14,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser("zoo", help="list and fetch real models (the model zoo)")
     zsub = p.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND")
     lp = zsub.add_parser("list", help="show the zoo's models, provenance and availability")
-    lp.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(lp, help="the list as JSON to FILE ('-': standard output)")
     lp.set_defaults(func=run_list)
     gp = zsub.add_parser("get", help="write a zoo model to DIR/model.onnx + DIR/zoo.json")
     gp.add_argument("name", help="zoo model name (see: edgeinfer zoo list)")
     gp.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     gp.add_argument("--force", action="store_true", help="replace an existing DIR")
-    gp.add_argument("--json", action="store_true", help="print zoo.json instead of a summary")
+    add_json_option(gp, help="zoo.json to FILE ('-': standard output) besides the summary")
     gp.set_defaults(func=run_get)
     p.set_defaults(func=lambda args: _usage(p))
 
@@ -63,7 +63,7 @@ def run_list(args: argparse.Namespace) -> int:
 
     rows = _rows()
     if args.json:
-        echo(dumps(rows))
+        emit_json(args.json, rows)
         return 0
     table = Table(title="edgeinfer model zoo")
     for col in ("name", "task", "input", "params", "weights", "licence", "source", "status"):
@@ -110,8 +110,7 @@ def run_get(args: argparse.Namespace) -> int:
     out = save_model(args.name, args.output, force=args.force, quiet=args.quiet)
     info = json.loads((out / INFO_FILE).read_text())
     if args.json:
-        echo(json.dumps(info, indent=2))
-        return 0
+        emit_json(args.json, info)
     console = stdout_console()
     prov, model = info["provenance"], info["model"]
     ins = ", ".join(

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgeinfer.fileio import atomic_write_text
+from edgeinfer.report.headline import headline
 from edgeinfer.report.plots import cdf_png, scatter_png
-from edgeinfer.report.speedup import winner_speedup
 
 if TYPE_CHECKING:
     from edgeinfer.search.results import CandidateResult, OptimizeResult
@@ -124,23 +124,12 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def _summary(result: OptimizeResult) -> str:
+    verdict = f"<b>{_esc(headline(result))}</b>"
     if result.winner:
-        sp = winner_speedup(result)
-        head = (
-            f"<p><b>Winner: {_esc(result.winner)}</b> — {_esc(result.winner_reason)}. "
-            + (
-                f"{_esc(sp)} than the starting point ({_esc(result.baseline)}), "
-                "median of the interleaved rounds' p50 ratios. "
-                if sp
-                else ""
-            )
-            + (f"Runner-up: {_esc(result.runner_up)}.</p>" if result.runner_up else "</p>")
-        )
+        runner_up = f" Runner-up: {_esc(result.runner_up)}." if result.runner_up else ""
+        head = f'<p class="headline">{verdict}{runner_up}</p>'
     else:
-        head = (
-            '<p class="bad"><b>No candidate meets the budgets.</b> Closest: '
-            f"{_esc(', '.join(result.closest) or 'none')}.</p>"
-        )
+        head = f'<p class="headline bad">{verdict}</p>'
     if result.unstable and result.stability:
         head += (
             '<p class="bad"><b>Unstable machine:</b> '

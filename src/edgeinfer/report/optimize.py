@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from edgeinfer.report.headline import headline
 from edgeinfer.report.html import candidate_order, cost_cells, quality_cells
-from edgeinfer.report.speedup import winner_speedup
 from edgeinfer.search.results import OptimizeResult
 
 
@@ -65,17 +65,7 @@ def optimize_table(result: OptimizeResult, *, max_reason: int = 70) -> Table:
 
 def _caption(result: OptimizeResult) -> str:
     lines = []
-    if result.winner:
-        sp = winner_speedup(result)
-        lines.append(
-            f"winner {result.winner}"
-            + (f": {sp} than the starting point {result.baseline}" if sp else "")
-            + (f"; runner-up {result.runner_up}" if result.runner_up else "")
-        )
-    else:
-        lines.append(
-            f"NO candidate meets the budgets; closest: {', '.join(result.closest) or 'none'}"
-        )
+    lines.append(headline(result) + (f" Runner-up: {result.runner_up}." if result.runner_up else ""))
     lines.append(
         "* = quick subset; vs start = interleaved p50 speed-up vs the starting point; "
         "! = measured on an unstable machine; RSS+ = peak resident memory loading and running "
@@ -92,6 +82,4 @@ def _caption(result: OptimizeResult) -> str:
     lines.extend(result.notes[:1])
     if result.skipped:
         lines.append("skipped: " + ", ".join(result.skipped))
-    if result.partial:
-        lines.append("PARTIAL: interrupted")
     return "\n".join(lines)

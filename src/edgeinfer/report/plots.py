@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeinfer.backends import list_backends
 from edgeinfer.errors import require
+from edgeinfer.search.pareto import ParetoPoint, pareto_front
 
 if TYPE_CHECKING:
     from edgeinfer.search.results import CandidateResult, OptimizeResult
@@ -85,6 +86,32 @@ def _backend(r: CandidateResult) -> str:
     return r.config.backend if r.config else r.kind
 
 
+def plotted_front(pts: dict[str, tuple[float, float]]) -> list[str]:
+    """The Pareto front in the two plotted objectives (latency lower, quality higher), fastest
+    first: the names no other plotted point beats on both axes. The search's front also weighs
+    file size; that is a column of the table, not an axis here.
+    """
+    return pareto_front([ParetoPoint(n, x, y) for n, (x, y) in pts.items()])
+
+
+def log_x(ax: Any, values: list[float]) -> None:
+    """A log latency axis with plain-number labels that never overlap: minor ticks are
+    labelled only when the data spans less than a decade (then there are few major ones).
+    """
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    positive = [v for v in values if v > 0]
+    narrow = bool(positive) and max(positive) / min(positive) < 10
+    if narrow:
+        ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
+        ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+    else:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def scatter_png(result: OptimizeResult) -> bytes:
     """Accuracy vs latency: every measured candidate, the Pareto front and the budget lines."""
     plt = _pyplot()
@@ -119,16 +146,18 @@ def scatter_png(result: OptimizeResult) -> bytes:
             fontsize=7 if final else 6,
             alpha=1.0 if final else 0.6,
         )
-    front = [pts[n] for n in result.pareto if n in pts]
+    measured = {r.name for r in result.candidates if r.status == "measured"}
+    front = plotted_front({n: xy for n, xy in pts.items() if n in measured} or pts)
     if front:
-        xs, ys = zip(*sorted(front), strict=True)
+        xs, ys = zip(*(pts[n] for n in front), strict=True)
         ax.step(xs, ys, where="post", color="#2ca02c", lw=1.5, label="Pareto front", zorder=2)
     if yline is not None:
         ax.axhline(yline, color="#ff7f0e", ls="--", lw=1, label="accuracy budget")
     ms = result.config.get("budget", {}).get("latency_budget_ms")
     if ms:
         ax.axvline(ms, color="#d62728", ls="--", lw=1, label="latency budget")
-    ax.set_xlabel(f"latency {key} (ms, batch 1)")
+    log_x(ax, [x for x, _ in pts.values()])
+    ax.set_xlabel(f"latency {key} (ms, batch 1, log scale)")
     ax.set_ylabel(ylabel)
     for backend in sorted({_backend(r) for r in result.candidates if r.name in pts}):
         ax.scatter([], [], c=backend_color(backend), label=backend)
@@ -153,12 +182,7 @@ def cdf_png(result: OptimizeResult) -> bytes:
         ys = [(i + 1) / len(xs) for i in range(len(xs))]
         lw = 2.5 if r.name == result.winner else 1.2
         ax.plot(xs, ys, lw=lw, label=r.name + (" (winner)" if r.name == result.winner else ""))
-    ax.set_xscale("log")
-    from matplotlib.ticker import FormatStrFormatter
-
-    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
-    ax.tick_params(axis="x", which="minor", labelsize=7)
+    log_x(ax, [x for r in result.candidates for x in (r.samples_ms or [])])
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of calls")
     ax.set_title("latency CDF per finalist (interleaved rounds)")
