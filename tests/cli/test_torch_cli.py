@@ -49,7 +49,7 @@ def test_cli_refusals_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     code, _, err = run(capsys, "build", "tests.torch_models:conv_relu", "--input-shape", "1x3x16x16", "--backend", "torch", "--precision", "int8", "-o", str(tmp_path / "e"))
     assert code == 2 and err.startswith("edgeinfer: error: the torch backend has no int8: ") and err.count("\n") == 1
     code, _, err = run(capsys, "build", "tests.torch_models:conv_relu", "--input-shape", "1xa", "-o", str(tmp_path / "e"))
-    assert err == "edgeinfer: error: --input-shape '1xa' must be DxDx..., e.g. 1x3x224x224\n"
+    assert err == "edgeinfer: error: --input-shape '1xa' must be positive sizes joined by x, e.g. 1x3x224x224\n"
     code, _, err = run(capsys, "bench", str(tmp_path / "nothing.onnx"), "--energy-s", "0.5")
     assert code == 2 and "energy window must be >= 1 s" in err and "use --energy-s 1 or more (0 skips it)" in err
     code, _, err = run(capsys, "build", "tests.torch_models:conv_relu", "--input-shape", "1x3x16x16", "--autotune", "-o", str(tmp_path / "e"))

@@ -14,6 +14,7 @@ from edgeinfer.cli.common import (
     build_config_from_args,
     command_line,
     emit_json,
+    parse_input_shape,
     preprocess_from_args,
     with_preprocess,
 )
@@ -40,9 +41,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="engine directory to write")
     add_build_options(p)
-    p.add_argument(
-        "--precision", default="fp32", help="fp32 | fp16 | bf16 | int8 (default: fp32)"
-    )
+    p.add_argument("--precision", default="fp32", help="fp32 | fp16 | bf16 | int8 (default: fp32)")
     p.add_argument(
         "--exclude",
         action=NameList,
@@ -138,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeinfer.calibration import pin_data
 
     model = with_preprocess(
-        resolve_model(args.model, input_shape=_input_shape(args.input_shape)).model,
+        resolve_model(args.model, input_shape=parse_input_shape(args.input_shape)).model,
         preprocess_from_args(args),
     )
     calib = calibration_from_args(args)
@@ -175,23 +174,6 @@ def run(args: argparse.Namespace) -> int:
             },
         )
     return 0
-
-
-def _input_shape(text: str | None) -> tuple[int, ...] | None:
-    """``"1x3x224x224"`` -> ``(1, 3, 224, 224)``.
-
-    Raises:
-        ConfigError: not positive integers joined by ``x``.
-    """
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(d) for d in text.lower().split("x"))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise ConfigError(f"--input-shape '{text}' must be DxDx..., e.g. 1x3x224x224")
-    return shape
 
 
 def _print_engine(engine: Any) -> None:

@@ -210,6 +210,25 @@ def open_engine(target: str, args: argparse.Namespace) -> Any:
 JSON_HELP = "write the result as JSON to FILE ('-': standard output)"
 
 
+def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
+    """``--input-shape``: ``"1x3x224x224"`` -> ``(1, 3, 224, 224)``; None stays None.
+
+    Raises:
+        ConfigError: not positive integers joined by ``x``.
+    """
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise ConfigError(
+            f"--input-shape '{text}' must be positive sizes joined by x, e.g. 1x3x224x224"
+        )
+    return shape
+
+
 def add_json_option(p: Any, *, help: str = JSON_HELP) -> None:
     """The one ``--json FILE`` flag of every verb (``-`` is standard output)."""
     p.add_argument("--json", default=None, metavar="FILE", help=help)
@@ -338,7 +357,9 @@ def check_json_target(args: argparse.Namespace) -> None:
         return
     path = Path(target)
     if path.is_dir():
-        raise ConfigError(f"--json '{target}' is a directory; give a file name, e.g. {target}/result.json")
+        raise ConfigError(
+            f"--json '{target}' is a directory; give a file name, e.g. {target}/result.json"
+        )
     if not path.parent.is_dir():
         raise ConfigError(
             f"--json '{target}': directory '{path.parent}' does not exist; create it first"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeinfer.cli.common import add_json_option, command_line, emit_json
+from edgeinfer.cli.common import add_json_option, command_line, emit_json, parse_input_shape
 from edgeinfer.cli.console import stdout_console
 from edgeinfer.cli.eval import preprocess_from_args
 from edgeinfer.errors import ConfigError
@@ -112,25 +112,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def parse_shape(text: str | None) -> tuple[int, ...] | None:
-    """``"1x3x224x224"`` -> ``(1, 3, 224, 224)``.
-
-    Raises:
-        ConfigError: not positive integers joined by ``x``.
-    """
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(d) for d in text.lower().split("x"))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise ConfigError(
-            f"--input-shape '{text}' must be positive sizes joined by x, e.g. 1x3x224x224"
-        )
-    return shape
-
-
 def parse_layer_ratios(items: list[str]) -> tuple[tuple[str, float], ...]:
     """``["features.0.0=0.6"]`` -> ``(("features.0.0", 0.6),)``.
 
@@ -182,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         )
     con = stdout_console(highlight=False, soft_wrap=True)
     result = prune(
-        args.source, config, args.output, input_shape=parse_shape(args.input_shape),
+        args.source, config, args.output, input_shape=parse_input_shape(args.input_shape),
         preprocess=preprocess_from_args(args), eval_data=args.eval, eval_limit=args.eval_limit,
         overwrite=args.force, quiet=args.quiet, log=None if args.quiet else con.print,
     )  # fmt: skip
