@@ -9,6 +9,7 @@ re-raising.
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from edgeinfer.profile import ProfileConfig, profile_runner
 from edgeinfer.report.html import write_html
 from edgeinfer.report.profile import profile_html
 from edgeinfer.search import OptimizeConfig, OptimizeResult, SearchInterrupted, run_search
+from edgeinfer.zoo import get_entry, list_models
 
 if TYPE_CHECKING:
     from edgeinfer.engine import Engine
@@ -96,10 +98,6 @@ def _zoo_data(model: Model | str | Path, cfg: OptimizeConfig) -> OptimizeConfig:
     """A zoo model's own datasets when the user named none (fashion-cnn: Fashion-MNIST);
     generic photo crops do not fit every zoo model (a 28x28 grey model has no resize step).
     """
-    from dataclasses import replace
-
-    from edgeinfer.zoo import get_entry, list_models
-
     if cfg.calib or cfg.eval or not isinstance(model, str | Path) or Path(model).exists():
         return cfg
     name = str(model).removeprefix("zoo:")
