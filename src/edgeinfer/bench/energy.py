@@ -10,43 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from edgeinfer.bench.rapl import EnergyResult
 from edgeinfer.errors import ConfigError
 
 __all__ = ["EnergyResult", "measure_energy", "runner_energy"]
 
 MIN_WINDOW_S = 1.0
-
-
-@dataclass(frozen=True)
-class EnergyResult:
-    """Energy of a run of inferences (``available`` False: ``reason`` says why not)."""
-
-    available: bool
-    reason: str = ""
-    source: str = ""
-    device: str = ""
-    seconds: float = 0.0
-    inferences: int = 0
-    avg_power_w: float | None = None
-    joules_per_inference: float | None = None
-    idle_power_w: float | None = None
-
-    def describe(self) -> str:
-        """One line for people."""
-        if not self.available:
-            return f"energy: not available ({self.reason})"
-        mj = (self.joules_per_inference or 0.0) * 1000
-        return (
-            f"energy: {mj:.3f} mJ/inference, average {self.avg_power_w:.1f} W over "
-            f"{self.seconds:.1f} s ({self.inferences} inferences; {self.source}, {self.device})"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON data."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def check_window(seconds: float) -> None:
